@@ -1,0 +1,1 @@
+"""The command line and daemon: the outer edge of the engine."""

@@ -1,0 +1,1 @@
+"""Workflow definitions: the YAML language, its loader, checks, schema and diagrams."""

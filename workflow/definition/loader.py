@@ -1,0 +1,305 @@
+"""Load definition files: YAML, includes, schema validation, checks, hashing.
+
+:func:`load_definition` reads one workflow (its main file plus the files it
+includes) and returns a :class:`~workflow.definition.compiled.Definition` or
+raises :class:`~workflow.errors.DefinitionError` listing *every* problem
+found, each at its file, line and column. :func:`load_catalog` does the same
+for many files and folders at once and never stops at the first bad file.
+
+Files and folders whose names start with ``_`` are partials: they are read
+only when a definition includes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path as FsPath
+from typing import Any
+
+from pydantic import ValidationError
+
+from workflow.definition.checks import Finding, check_definition
+from workflow.definition.compiled import Definition, SourceFile
+from workflow.definition.model import WorkflowSpec
+from workflow.definition.pydantic_errors import problems_from_validation_error, suggest
+from workflow.definition.yamlsource import Located, SourceMap, YamlDocument, read_yaml
+from workflow.errors import DefinitionError, DefinitionNotFound, Problem
+
+__all__ = [
+    "Catalog",
+    "definition_hash",
+    "find_definition_files",
+    "load_catalog",
+    "load_definition",
+]
+
+_MERGED_SECTIONS = ("fields", "roles", "states")
+_FRAGMENT_KEYS = (*_MERGED_SECTIONS, "events")
+_MAX_INCLUDES = 32
+
+
+def definition_hash(spec: WorkflowSpec) -> str:
+    """Return the SHA-256 of a spec's canonical JSON form.
+
+    Comments, key order, layout and the split into included files do not
+    change it; any change of meaning does.
+    """
+    content = spec.model_dump(mode="json", by_alias=True, exclude={"include"})
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _at(located: Located, message: str, *, key: bool = False) -> Problem:
+    if key:
+        return Problem(located.file, located.key_line, located.key_column, message)
+    return Problem(located.file, located.line, located.column, message)
+
+
+def _merge_fragment(
+    main: YamlDocument, fragment: YamlDocument, positions: SourceMap, problems: list[Problem]
+) -> None:
+    """Merge an included file's sections into the main document's data."""
+    data = main.data
+    if not isinstance(fragment.data, dict):
+        problems.append(
+            Problem(fragment.file, 1, 1, "an included file must be a mapping of "
+                    f"{', '.join(_FRAGMENT_KEYS)}")
+        )
+        return
+    for key, value in fragment.data.items():
+        located = fragment.positions.nearest((key,))
+        if key not in _FRAGMENT_KEYS:
+            hint = suggest(key, _FRAGMENT_KEYS) or f"; expected one of: {', '.join(_FRAGMENT_KEYS)}"
+            problems.append(_at(located, f"an included file may not set {key!r}{hint}", key=True))
+            continue
+        if key == "events":
+            if not isinstance(value, list):
+                problems.append(_at(located, "expected a list of events"))
+                continue
+            events = data.setdefault("events", [])
+            if not isinstance(events, list):
+                continue
+            offset = len(events)
+            events.extend(value)
+            for index in range(len(value)):
+                positions.graft(fragment.positions, ("events", index), ("events", offset + index))
+            continue
+        if not isinstance(value, dict):
+            problems.append(_at(located, f"expected a mapping of {key}"))
+            continue
+        section = data.setdefault(key, {})
+        if not isinstance(section, dict):
+            continue
+        for name, entry in value.items():
+            if name in section:
+                first = positions.nearest((key, name))
+                problems.append(
+                    _at(
+                        fragment.positions.nearest((key, name)),
+                        f"{key[:-1]} {name!r} is already defined at "
+                        f"{first.file}:{first.key_line}:{first.key_column}",
+                        key=True,
+                    )
+                )
+                continue
+            section[name] = entry
+            positions.graft(fragment.positions, (key, name), (key, name))
+
+
+def _read_includes(main: YamlDocument, problems: list[Problem]) -> list[SourceFile]:
+    """Read and merge every file ``main`` includes; return them as sources."""
+    includes = main.data.get("include") if isinstance(main.data, dict) else None
+    if includes is None:
+        return []
+    base = FsPath(main.file).resolve().parent
+    if not isinstance(includes, list) or not all(isinstance(p, str) for p in includes):
+        problems.append(_at(main.positions.nearest(("include",)), "expected a list of file names"))
+        return []
+    if len(includes) > _MAX_INCLUDES:
+        problems.append(
+            _at(main.positions.nearest(("include",)), f"at most {_MAX_INCLUDES} includes")
+        )
+        return []
+    sources: list[SourceFile] = []
+    seen: set[FsPath] = set()
+    for index, name in enumerate(includes):
+        located = main.positions.nearest(("include", index))
+        target = (base / name).resolve()
+        if os.path.isabs(name) or not target.is_relative_to(base):
+            problems.append(
+                _at(located, f"{name!r} is outside this definition's folder; include only "
+                             "files in it or below it")
+            )
+            continue
+        if target in seen:
+            problems.append(_at(located, f"{name!r} is included twice"))
+            continue
+        seen.add(target)
+        if not target.is_file():
+            siblings = [p.name for p in target.parent.glob("*.y*ml")] if target.parent.is_dir() else []
+            problems.append(_at(located, f"no such file to include: {name!r}"
+                                         f"{suggest(target.name, siblings)}"))
+            continue
+        shown = os.path.normpath(os.path.join(os.path.dirname(main.file), name))
+        try:
+            fragment = read_yaml(shown)
+        except DefinitionError as error:
+            problems.extend(error.problems)
+            continue
+        if isinstance(fragment.data, dict) and "include" in fragment.data:
+            problems.append(
+                _at(fragment.positions.nearest(("include",)),
+                    "an included file may not include others (one level only)", key=True)
+            )
+            continue
+        _merge_fragment(main, fragment, main.positions, problems)
+        sources.append(SourceFile(shown, fragment.text))
+    return sources
+
+
+def _finding_problem(finding: Finding, positions: SourceMap, texts: Mapping[str, str]) -> Problem:
+    located = positions.nearest(finding.path)
+    if finding.key:
+        return _at(located, finding.message, key=True)
+    if finding.offset is None or located.style == "block" and located.file not in texts:
+        return _at(located, finding.message)
+    return Problem(located.file, *_expression_position(located, finding.offset, texts), finding.message)
+
+
+def _expression_position(located: Located, offset: int, texts: Mapping[str, str]) -> tuple[int, int]:
+    """Map a character offset inside an expression to a line and column of its file."""
+    if located.style == "quoted":
+        return located.line, located.column + 1 + offset
+    if located.style == "plain":
+        return located.line, located.column + offset
+    # A block scalar's text starts on the next line, at that line's indentation.
+    lines = texts[located.file].splitlines()
+    first = located.line  # 0-based index of the line after the indicator
+    indent = len(lines[first]) - len(lines[first].lstrip()) if first < len(lines) else 0
+    return located.line + 1, indent + 1 + offset
+
+
+def load_definition(path: str, text: str | None = None) -> Definition:
+    """Load one workflow definition file (and what it includes).
+
+    ``text`` may be given instead of reading ``path`` (for editors and tests).
+    Raises :class:`~workflow.errors.DefinitionError` with every problem found.
+    """
+    main = read_yaml(path, text)
+    problems: list[Problem] = []
+    if not isinstance(main.data, dict):
+        raise DefinitionError(
+            [Problem(path, 1, 1, "a definition must be a mapping with id, version, title, "
+                                 "initial, roles, states and events")]
+        )
+    # `x-` keys hold YAML anchors for reuse (as in Compose files); they carry no meaning.
+    for key in [k for k in main.data if isinstance(k, str) and k.startswith("x-")]:
+        del main.data[key]
+    sources = [SourceFile(main.file, main.text), *_read_includes(main, problems)]
+    texts = {source.path: source.text for source in sources}
+    try:
+        spec = WorkflowSpec.model_validate(main.data)
+    except ValidationError as error:
+        problems.extend(problems_from_validation_error(error, main.data, main.positions))
+        raise DefinitionError(problems) from None
+    result = check_definition(spec)
+    problems.extend(_finding_problem(f, main.positions, texts) for f in result.findings)
+    if problems:
+        raise DefinitionError(problems)
+    return Definition(
+        spec=spec,
+        hash=definition_hash(spec),
+        sources=tuple(sources),
+        states=dict(result.states),
+        parents=dict(result.parents),
+        expressions=dict(result.expressions),
+    )
+
+
+def find_definition_files(paths: Iterable[str]) -> tuple[list[str], list[Problem]]:
+    """Expand files and folders into definition files, skipping ``_`` partials."""
+    found: list[str] = []
+    problems: list[Problem] = []
+    for path in paths:
+        candidate = FsPath(path)
+        if candidate.is_dir():
+            for file in sorted(candidate.rglob("*")):
+                relative = file.relative_to(candidate).parts
+                if file.suffix in (".yaml", ".yml") and file.is_file() and not any(
+                    part.startswith(("_", ".")) for part in relative
+                ):
+                    found.append(str(file))
+        elif candidate.is_file():
+            found.append(str(candidate))
+        else:
+            problems.append(Problem(str(path), 1, 1, "no such file or folder"))
+    return found, problems
+
+
+class Catalog:
+    """The definitions known to an engine, by workflow id and version."""
+
+    def __init__(self, definitions: Iterable[Definition] = ()) -> None:
+        self._by_id: dict[str, dict[int, Definition]] = {}
+        self._by_hash: dict[str, Definition] = {}
+        for definition in definitions:
+            self.add(definition)
+
+    def add(self, definition: Definition) -> None:
+        """Add a definition; the same id and version with other content is refused."""
+        versions = self._by_id.setdefault(definition.id, {})
+        existing = versions.get(definition.version)
+        if existing is not None and existing.hash != definition.hash:
+            raise DefinitionError(
+                [Problem(definition.file, 1, 1,
+                         f"{definition.id!r} version {definition.version} is already defined "
+                         f"differently in {existing.file}; raise the version number")]
+            )
+        versions[definition.version] = definition
+        self._by_hash[definition.hash] = definition
+
+    def get(self, workflow_id: str, version: int | None = None) -> Definition:
+        """Return a definition: the given version, or the latest one."""
+        versions = self._by_id.get(workflow_id)
+        if not versions:
+            raise DefinitionNotFound(workflow_id, version, self._by_id)
+        if version is None:
+            return versions[max(versions)]
+        if version not in versions:
+            raise DefinitionNotFound(workflow_id, version, self._by_id)
+        return versions[version]
+
+    def by_hash(self, digest: str) -> Definition | None:
+        """Return the definition with this content hash, if loaded."""
+        return self._by_hash.get(digest)
+
+    def __iter__(self) -> Iterator[Definition]:
+        """Iterate over every definition, by id then version."""
+        for workflow_id in sorted(self._by_id):
+            versions = self._by_id[workflow_id]
+            for version in sorted(versions):
+                yield versions[version]
+
+    def __len__(self) -> int:
+        """Count the loaded definitions (all versions)."""
+        return sum(len(v) for v in self._by_id.values())
+
+    def ids(self) -> tuple[str, ...]:
+        """Return the workflow ids."""
+        return tuple(sorted(self._by_id))
+
+
+def load_catalog(paths: Iterable[str]) -> tuple[Catalog, list[Problem]]:
+    """Load every definition under ``paths``; return those that loaded and all problems."""
+    files, problems = find_definition_files(paths)
+    catalog = Catalog()
+    for file in files:
+        try:
+            definition = load_definition(file)
+            catalog.add(definition)
+        except DefinitionError as error:
+            problems.extend(error.problems)
+    return catalog, sorted(set(problems))

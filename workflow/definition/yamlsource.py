@@ -1,0 +1,386 @@
+"""Safe, bounded YAML reading that remembers where every key and value came from.
+
+This is the only module that imports ``ruamel.yaml``. It reads YAML 1.2 (so
+``on``/``off``/``yes``/``no`` stay strings), refuses duplicate keys, explicit
+tags and multi-document files, and turns the result into plain Python data
+(dicts, lists, str, int, float, bool, None) plus a :class:`SourceMap` from each
+data path to its file, line and column.
+
+Bounds are enforced *before* anything is built: the file size first, then a
+streaming pass over the parser's events that measures nesting depth and the
+size the document would have once every alias is expanded. An alias bomb is
+therefore refused after reading a few hundred bytes of events, never after
+materialising millions of nodes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    DocumentStartEvent,
+    NodeEvent,
+    ScalarEvent,
+)
+from ruamel.yaml.scalarstring import (
+    DoubleQuotedScalarString,
+    FoldedScalarString,
+    LiteralScalarString,
+    SingleQuotedScalarString,
+)
+
+from workflow.errors import DefinitionError, Problem
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "Located",
+    "Path",
+    "SourceMap",
+    "YamlDocument",
+    "read_yaml",
+]
+
+MAX_FILE_BYTES = 1024 * 1024
+"""Largest definition file accepted; real ones are tens of kilobytes."""
+MAX_DEPTH = 48
+"""Deepest nesting of mappings and lists accepted."""
+MAX_NODES = 200_000
+"""Most nodes a document may have once aliases are expanded."""
+
+Path = tuple[str | int, ...]
+"""A path into the data: mapping keys and list indexes, from the root."""
+
+_FLOW_DEPTH_LIMIT = 64
+_CORE_TAGS = frozenset(
+    "tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
+)
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a key and its value stand in a file (1-based lines and columns).
+
+    ``style`` is ``"plain"``, ``"quoted"`` or ``"block"`` for scalar values, so
+    that a position inside an expression can be mapped to a column of the file
+    (only exact for one-line plain or quoted scalars).
+    """
+
+    file: str
+    key_line: int
+    key_column: int
+    line: int
+    column: int
+    style: str = "plain"
+
+
+class SourceMap:
+    """Positions of the keys and values of a document, by data path."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self._entries: dict[Path, Located] = {}
+
+    def add(self, path: Path, located: Located) -> None:
+        """Record the position of the node at ``path``."""
+        self._entries[path] = located
+
+    def get(self, path: Path) -> Located | None:
+        """Return the exact position recorded for ``path``, if any."""
+        return self._entries.get(path)
+
+    def nearest(self, path: Path) -> Located:
+        """Return the position of ``path`` or of its closest recorded ancestor."""
+        probe = path
+        while probe:
+            found = self._entries.get(probe)
+            if found is not None:
+                return found
+            probe = probe[:-1]
+        return self._entries.get((), Located(self.file, 1, 1, 1, 1))
+
+    def items(self) -> Iterator[tuple[Path, Located]]:
+        """Iterate over every recorded (path, position)."""
+        return iter(self._entries.items())
+
+    def graft(self, other: SourceMap, source_prefix: Path, target_prefix: Path) -> None:
+        """Copy ``other``'s positions under ``source_prefix`` to ``target_prefix`` here.
+
+        Used when an included file's entries are merged into the including one:
+        their positions keep pointing at the included file.
+        """
+        size = len(source_prefix)
+        for path, located in other.items():
+            if path[:size] == source_prefix:
+                self._entries[target_prefix + path[size:]] = located
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """A YAML file read into plain data, with its text and source map."""
+
+    file: str
+    text: str
+    data: Any
+    positions: SourceMap
+
+
+def _problem(file: str, line: int, column: int, message: str) -> DefinitionError:
+    return DefinitionError([Problem(file, line, column, message)])
+
+
+def _mark_problem(file: str, text: str, error: YAMLError) -> DefinitionError:
+    """Turn a ruamel error into a positioned problem without its Python repr noise."""
+    if isinstance(error, MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        what = " ".join(part for part in (error.context, error.problem) if part)
+        if "duplicate key" in what:
+            return _problem(
+                file,
+                mark.line + 1,
+                mark.column + 1,
+                f"duplicate key {_duplicate_key_name(error)}: a key may appear only once "
+                "in a mapping (YAML would silently keep the last one)",
+            )
+        return _problem(file, mark.line + 1, mark.column + 1, f"YAML syntax error: {what}")
+    position = getattr(error, "position", None)
+    character = getattr(error, "character", None)
+    if isinstance(position, int) and isinstance(character, str | int):
+        code = ord(character) if isinstance(character, str) else character
+        before = text[:position]
+        line = before.count("\n") + 1
+        column = position - (before.rfind("\n") + 1) + 1
+        return _problem(
+            file, line, column, f"the character U+{code:04X} is not allowed in YAML text"
+        )
+    return _problem(file, 1, 1, f"YAML error: {type(error).__name__}")
+
+
+def _duplicate_key_name(error: MarkedYAMLError) -> str:
+    found = re.search(r'duplicate key "(.*?)" with value', error.problem or "")
+    return repr(found.group(1)) if found else "in this mapping"
+
+
+def _check_flow_depth(file: str, text: str) -> None:
+    """Refuse runaway ``[[[[`` nesting before the parser sees it.
+
+    ruamel's scanner keeps every pending flow level as a possible simple key
+    and rescans them for each token, so a line of a thousand unclosed brackets
+    costs most of a second before any event reaches the depth check below.
+    Counting brackets naively (quotes ignored) over-counts only text that
+    holds dozens of unbalanced brackets, which no definition does.
+    """
+    depth = 0
+    line = 1
+    column = 0
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column = line + 1, 0
+        elif char in "[{":
+            depth += 1
+            if depth > _FLOW_DEPTH_LIMIT:
+                raise _problem(
+                    file, line, column, f"nesting is deeper than the limit of {MAX_DEPTH} levels"
+                )
+        elif char in "]}" and depth > 0:
+            depth -= 1
+
+
+def _check_bounds(file: str, text: str) -> None:
+    """Walk the parser's event stream and refuse what would be too big or too deep.
+
+    Each anchored node's expanded size is remembered, so an alias costs what
+    it stands for; the total is the size of the fully expanded document.
+    """
+    stack: list[list[Any]] = []  # [anchor, size] per open collection
+    anchor_sizes: dict[str, int] = {}
+    total = 0
+    documents = 0
+    parser = YAML(typ="rt")
+    for event in parser.parse(io.StringIO(text)):
+        if isinstance(event, DocumentStartEvent):
+            documents += 1
+            if documents > 1:
+                mark = event.start_mark
+                raise _problem(
+                    file,
+                    mark.line + 1,
+                    mark.column + 1,
+                    "a definition file holds one YAML document; found a second '---'",
+                )
+        if isinstance(event, NodeEvent) and not isinstance(event, AliasEvent):
+            tag = event.tag
+            if tag is not None and str(tag) not in _CORE_TAGS and str(tag) != "!":
+                mark = event.start_mark
+                raise _problem(
+                    file,
+                    mark.line + 1,
+                    mark.column + 1,
+                    f"YAML tags such as {tag!s} are not allowed in definitions",
+                )
+        size: int | None = None
+        anchor: str | None = None
+        if isinstance(event, CollectionStartEvent):
+            stack.append([event.anchor, 1])
+            if len(stack) > MAX_DEPTH:
+                mark = event.start_mark
+                raise _problem(
+                    file,
+                    mark.line + 1,
+                    mark.column + 1,
+                    f"nesting is deeper than the limit of {MAX_DEPTH} levels",
+                )
+            continue
+        if isinstance(event, CollectionEndEvent):
+            anchor, size = stack.pop()
+        elif isinstance(event, ScalarEvent):
+            anchor, size = event.anchor, 1
+        elif isinstance(event, AliasEvent):
+            size = anchor_sizes.get(event.anchor, 1)
+        if size is None:
+            continue
+        if anchor is not None:
+            anchor_sizes[anchor] = size
+        if stack:
+            stack[-1][1] += size
+        else:
+            total += size
+        if total + sum(frame[1] for frame in stack) > MAX_NODES:
+            mark = event.start_mark
+            raise _problem(
+                file,
+                mark.line + 1,
+                mark.column + 1,
+                f"the document expands to more than {MAX_NODES} nodes through aliases "
+                "(an alias bomb?); definitions are far smaller",
+            )
+
+
+def _style(value: object) -> str:
+    if isinstance(value, DoubleQuotedScalarString | SingleQuotedScalarString):
+        return "quoted"
+    if isinstance(value, LiteralScalarString | FoldedScalarString):
+        return "block"
+    return "plain"
+
+
+def _key_position(node: CommentedMap, key: object) -> tuple[int, int, int, int] | None:
+    """Find a key's (key line, key col, value line, value col), looking into merges."""
+    data = node.lc.data.get(key)
+    if data is not None:
+        return int(data[0]), int(data[1]), int(data[2]), int(data[3])
+    for source in getattr(node, "merge", ()):
+        mapping = source[1] if isinstance(source, tuple) else source
+        if isinstance(mapping, CommentedMap) and key in mapping:
+            found = _key_position(mapping, key)
+            if found is not None:
+                return found
+    return None
+
+
+def _plain(value: Any, path: Path, where: Located, positions: SourceMap, file: str) -> Any:
+    """Convert ruamel's round-trip node into plain data, recording positions."""
+    positions.add(path, where)
+    if isinstance(value, CommentedMap):
+        result: dict[str, Any] = {}
+        for key in value:
+            found = _key_position(value, key)
+            if found is None:
+                child = where
+            else:
+                key_line, key_col, val_line, val_col = found
+                child = Located(
+                    file,
+                    key_line + 1,
+                    key_col + 1,
+                    val_line + 1,
+                    val_col + 1,
+                    _style(value[key]),
+                )
+            name = key if isinstance(key, str) else str(_scalar(key))
+            result[name] = _plain(value[key], (*path, name), child, positions, file)
+        return result
+    if isinstance(value, CommentedSeq):
+        items: list[Any] = []
+        for index, item in enumerate(value):
+            line_col = value.lc.data.get(index)
+            if line_col is None:
+                child = where
+            else:
+                line, col = int(line_col[0]) + 1, int(line_col[1]) + 1
+                child = Located(file, line, col, line, col, _style(item))
+            items.append(_plain(item, (*path, index), child, positions, file))
+        return items
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> Any:
+    """Strip ruamel's scalar subclasses down to the builtin types."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, dt.datetime | dt.date):
+        # YAML 1.2's core schema has no timestamps; keep the text the author wrote.
+        return value.isoformat()
+    return str(value)
+
+
+def read_yaml(file: str, text: str | None = None) -> YamlDocument:
+    """Read one YAML file (or ``text`` given for it) into plain data and positions.
+
+    Raises :class:`~workflow.errors.DefinitionError` with a positioned problem
+    for oversized, malformed, over-deep or alias-bombed input; never another
+    exception for any content.
+    """
+    if text is None:
+        try:
+            with open(file, "rb") as handle:
+                raw = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as error:
+            raise _problem(file, 1, 1, f"cannot read the file: {error.strerror}") from None
+        if len(raw) > MAX_FILE_BYTES:
+            raise _problem(
+                file, 1, 1, f"the file is larger than the limit of {MAX_FILE_BYTES} bytes"
+            )
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise _problem(
+                file, 1, 1, f"the file is not UTF-8 text (byte {error.start})"
+            ) from None
+    elif len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise _problem(file, 1, 1, f"the file is larger than the limit of {MAX_FILE_BYTES} bytes")
+    try:
+        _check_flow_depth(file, text)
+        _check_bounds(file, text)
+        loader = YAML(typ="rt")
+        loader.preserve_quotes = True
+        loader.allow_duplicate_keys = False
+        tree = loader.load(text)
+    except DefinitionError:
+        raise
+    except YAMLError as error:
+        raise _mark_problem(file, text, error) from None
+    except (RecursionError, MemoryError, ValueError, TypeError, AttributeError) as error:
+        raise _problem(file, 1, 1, f"the YAML could not be read: {type(error).__name__}") from None
+    positions = SourceMap(file)
+    data = _plain(tree, (), Located(file, 1, 1, 1, 1), positions, file)
+    return YamlDocument(file=file, text=text, data=data, positions=positions)
