@@ -56,7 +56,9 @@ class DefinitionError(WorkflowError):
 class DefinitionNotFound(WorkflowError):
     """A workflow id (or id and version) that no loaded definition has."""
 
-    def __init__(self, workflow_id: str, version: int | None = None, known: Iterable[str] = ()) -> None:
+    def __init__(
+        self, workflow_id: str, version: int | None = None, known: Iterable[str] = ()
+    ) -> None:
         self.workflow_id = workflow_id
         self.version = version
         self.known = tuple(sorted(known))

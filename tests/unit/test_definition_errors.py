@@ -285,7 +285,9 @@ def test_alias_bomb_is_refused_in_milliseconds(tmp_path: Path) -> None:
     assert "alias bomb" in found[0]
 
 
-@pytest.mark.parametrize("text", ["[" * 100_000, "a:\n" + "".join(" " * i + "b:\n" for i in range(1, 200))])
+@pytest.mark.parametrize(
+    "text", ["[" * 100_000, "a:\n" + "".join(" " * i + "b:\n" for i in range(1, 200))]
+)
 def test_deep_nesting_is_refused_quickly(tmp_path: Path, text: str) -> None:
     started = time.perf_counter()
     found = problems(tmp_path, text)

@@ -29,7 +29,14 @@ from workflow.definition.loader import Catalog, load_catalog, load_definition
 from workflow.definition.schema import schema_text
 from workflow.errors import DefinitionError, DefinitionNotFound, WorkflowError
 
-__all__ = ["EXIT_EXTERNAL", "EXIT_INVALID", "EXIT_NOT_FOUND", "EXIT_OK", "main", "shipped_definitions"]
+__all__ = [
+    "EXIT_EXTERNAL",
+    "EXIT_INVALID",
+    "EXIT_NOT_FOUND",
+    "EXIT_OK",
+    "main",
+    "shipped_definitions",
+]
 
 EXIT_OK = 0
 EXIT_INVALID = 1

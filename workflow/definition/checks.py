@@ -40,7 +40,8 @@ JOINT_SCOPE: Mapping[str, ExprType] = {
 }
 ACTOR_SCOPE: Mapping[str, ExprType] = {"id": expr.STRING, "roles": expr.list_of(expr.STRING)}
 
-_DEFAULT_MAX_LENGTH = {"string": 200, "text": 20000, "list": 100}
+CONDITION = expr.nullable(expr.BOOLEAN)
+"""Guards and choices take booleans; a null (an unset boolean field) counts as false."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,9 @@ class _Checker:
 
     # -- helpers -------------------------------------------------------------------
 
-    def add(self, path: Path, message: str, *, key: bool = False, offset: int | None = None) -> None:
+    def add(
+        self, path: Path, message: str, *, key: bool = False, offset: int | None = None
+    ) -> None:
         self.result.findings.append(Finding(path, message, key, offset))
 
     def unknown(self, path: Path, what: str, name: str, known: Iterable[str]) -> None:
@@ -138,12 +141,18 @@ class _Checker:
 
     # -- states ----------------------------------------------------------------------
 
-    def flatten_states(self, states: Mapping[str, StateSpec], path: Path, parent: str | None) -> None:
+    def flatten_states(
+        self, states: Mapping[str, StateSpec], path: Path, parent: str | None
+    ) -> None:
         for name, state in states.items():
             here = (*path, name)
             if name in self.result.states:
                 where = self.result.state_paths[name]
-                self.add(here, f"state {name!r} is already defined (at {'.'.join(map(str, where))})", key=True)
+                self.add(
+                    here,
+                    f"state {name!r} is already defined (at {'.'.join(map(str, where))})",
+                    key=True,
+                )
                 continue
             self.result.states[name] = state
             self.result.parents[name] = parent
@@ -178,21 +187,32 @@ class _Checker:
             self.unknown(("initial",), "state", spec.initial, states)
         elif self.is_group(spec.initial):
             children = ", ".join(self.leaves_under(spec.initial))
-            self.add(("initial",), f"the initial state must be a leaf; {spec.initial!r} is a group of: {children}")
+            self.add(
+                ("initial",),
+                f"the initial state must be a leaf; {spec.initial!r} is a group of: {children}",
+            )
         elif states[spec.initial].final:
             self.add(("initial",), "the initial state cannot be final")
         if not any(s.final for s in states.values()):
-            self.add(("states",), "no state is final: every lifecycle must be able to end", key=True)
+            self.add(
+                ("states",), "no state is final: every lifecycle must be able to end", key=True
+            )
         for name, state in states.items():
             path = self.result.state_paths[name]
             if state.final and state.deadline is not None:
-                self.add((*path, "deadline"), f"final state {name!r} cannot have a deadline: nothing happens after it")
+                self.add(
+                    (*path, "deadline"),
+                    f"final state {name!r} cannot have a deadline: nothing happens after it",
+                )
             if state.final and state.joint is not None:
                 self.add((*path, "joint"), f"final state {name!r} cannot do joint handling")
             if state.final and state.pauses_clock:
                 self.add((*path, "pauses_clock"), f"final state {name!r} has no clock to pause")
             if state.pauses_clock and state.deadline is not None:
-                self.add((*path, "deadline"), f"state {name!r} pauses the clock, so it cannot have a deadline of its own")
+                self.add(
+                    (*path, "deadline"),
+                    f"state {name!r} pauses the clock, so it cannot have a deadline of its own",
+                )
             if state.deadline is not None:
                 self.check_deadline_start(name, state.deadline, (*path, "deadline"))
             if state.joint is not None:
@@ -209,7 +229,12 @@ class _Checker:
             self.unknown((*path, "start_event"), "event", event_name, names)
             return
         for event in matching:
-            sources = {leaf for s in event.from_ if s in self.result.states for leaf in self.leaves_under(s)}
+            sources = {
+                leaf
+                for s in event.from_
+                if s in self.result.states
+                for leaf in self.leaves_under(s)
+            }
             targets = {c.state for c in event.to or ()}
             if (event.to is None and sources & scope) or (targets & scope):
                 return
@@ -230,7 +255,9 @@ class _Checker:
             self.add((*path, "items"), f"'items' only applies to list fields, not {kind}")
         needs_ref = kind == "ref" or (kind == "list" and spec.items == "ref")
         if needs_ref and spec.ref is None:
-            self.add((*path, "type"), "a reference needs 'ref': enterprise, unit, district or person")
+            self.add(
+                (*path, "type"), "a reference needs 'ref': enterprise, unit, district or person"
+            )
         if not needs_ref and spec.ref is not None:
             self.add((*path, "ref"), "'ref' only applies to ref fields and lists of refs")
         for bound in ("min", "max"):
@@ -241,7 +268,11 @@ class _Checker:
                 self.add((*path, bound), f"{bound!r} only applies to string, text and list fields")
         if spec.min is not None and spec.max is not None and spec.min > spec.max:
             self.add((*path, "min"), "'min' is greater than 'max'")
-        if spec.min_length is not None and spec.max_length is not None and spec.min_length > spec.max_length:
+        if (
+            spec.min_length is not None
+            and spec.max_length is not None
+            and spec.min_length > spec.max_length
+        ):
             self.add((*path, "min_length"), "'min_length' is greater than 'max_length'")
         if spec.default is not None:
             self.check_literal(spec.default, spec, (*path, "default"))
@@ -258,30 +289,45 @@ class _Checker:
             if (role.group is None) == (role.field is None):
                 self.add(path, f"role {name!r} needs exactly one of 'group' or 'field'", key=True)
             if role.relation is not None and role.field is None:
-                self.add((*path, "relation"), "'relation' follows the entry in 'field'; give a field")
+                self.add(
+                    (*path, "relation"), "'relation' follows the entry in 'field'; give a field"
+                )
             if role.field is not None:
                 target = self.spec.fields.get(role.field)
                 if target is None:
                     self.unknown((*path, "field"), "field", role.field, self.spec.fields)
-                elif not (target.type == "ref" or (target.type == "list" and target.items == "ref")):
-                    self.add((*path, "field"), f"field {role.field!r} is {describe_field(target)}, not a reference; a role can only be bound to a ref field or a list of refs")
+                elif not (
+                    target.type == "ref" or (target.type == "list" and target.items == "ref")
+                ):
+                    self.add(
+                        (*path, "field"),
+                        f"field {role.field!r} is {describe_field(target)}, not a reference; a role can only be bound to a ref field or a list of refs",
+                    )
 
     # -- events -------------------------------------------------------------------------
 
-    def check_choices(self, choices: list[Choice], path: Path, scope: Mapping[str, Mapping[str, ExprType]]) -> None:
+    def check_choices(
+        self, choices: list[Choice], path: Path, scope: Mapping[str, Mapping[str, ExprType]]
+    ) -> None:
         for index, choice in enumerate(choices):
             here = (*path, index)
             self.check_target(choice.state, (*here, "state"))
             if choice.when is not None:
-                self.compile((*here, "when"), choice.when, scope, expr.BOOLEAN)
+                self.compile((*here, "when"), choice.when, scope, CONDITION)
             elif index < len(choices) - 1:
-                self.add(here, "a choice without 'when' always matches, so the choices after it can never be taken")
+                self.add(
+                    here,
+                    "a choice without 'when' always matches, so the choices after it can never be taken",
+                )
 
     def check_target(self, name: str, path: Path) -> None:
         if name not in self.result.states:
             self.unknown(path, "state", name, self.result.states)
         elif self.is_group(name):
-            self.add(path, f"{name!r} is a group; an item must move to one of its states: {', '.join(self.leaves_under(name))}")
+            self.add(
+                path,
+                f"{name!r} is a group; an item must move to one of its states: {', '.join(self.leaves_under(name))}",
+            )
 
     def check_events(self) -> None:
         seen: dict[tuple[str, str], int] = {}
@@ -293,13 +339,21 @@ class _Checker:
                     continue
                 for leaf in self.leaves_under(source):
                     if self.result.states[leaf].final:
-                        self.add((*path, "from", position), f"{leaf!r} is final: no event may leave it")
+                        self.add(
+                            (*path, "from", position), f"{leaf!r} is final: no event may leave it"
+                        )
                     first = seen.setdefault((event.name, leaf), index)
                     if first != index:
-                        self.add((*path, "name"), f"event {event.name!r} is already defined from state {leaf!r} (events[{first}])")
+                        self.add(
+                            (*path, "name"),
+                            f"event {event.name!r} is already defined from state {leaf!r} (events[{first}])",
+                        )
                     joint = self.result.states[leaf].joint
                     if joint is not None and joint.answer.name == event.name:
-                        self.add((*path, "name"), f"event {event.name!r} is the joint-handling answer of {leaf!r}")
+                        self.add(
+                            (*path, "name"),
+                            f"event {event.name!r} is the joint-handling answer of {leaf!r}",
+                        )
             for position, role in enumerate(event.roles):
                 if role not in self.spec.roles:
                     self.unknown((*path, "roles", position), "role", role, self.spec.roles)
@@ -307,15 +361,21 @@ class _Checker:
                 self.check_field(spec, (*path, "input", name))
             scope = self.scope(event.input)
             for position, guard in enumerate(event.guard):
-                self.compile((*path, "guard", position, "expr"), guard.expr, scope, expr.BOOLEAN)
+                self.compile((*path, "guard", position, "expr"), guard.expr, scope, CONDITION)
             if event.to is not None:
                 self.check_choices(event.to, (*path, "to"), scope)
             for position in range(len(event.effects)):
                 self.check_effect(event, (*path, "effects", position), scope)
 
-    def check_effect(self, event: EventSpec, path: Path, scope: Mapping[str, Mapping[str, ExprType]]) -> None:
+    def check_effect(
+        self, event: EventSpec, path: Path, scope: Mapping[str, Mapping[str, ExprType]]
+    ) -> None:
         effect = event.effects[int(path[-1])]
-        given = [k for k in ("set", "assign", "append", "extend_deadline") if getattr(effect, k) is not None]
+        given = [
+            k
+            for k in ("set", "assign", "append", "extend_deadline")
+            if getattr(effect, k) is not None
+        ]
         if len(given) != 1:
             self.add(path, "an effect needs exactly one of: set, assign, append, extend_deadline")
             return
@@ -326,11 +386,18 @@ class _Checker:
                 target = fields.get(name)
                 if target is None:
                     self.unknown(here, "field", name, fields)
-                    self.result.findings[-1] = Finding(here, self.result.findings[-1].message, key=True)
+                    self.result.findings[-1] = Finding(
+                        here, self.result.findings[-1].message, key=True
+                    )
                 elif isinstance(value, str):
                     compiled = self.compile(here, value, scope, None)
-                    if compiled is not None and not expr.assignable(compiled.type, field_type(target)):
-                        self.add(here, f"field {name!r} is {describe_field(target)}, but the expression gives {describe_type(compiled.type)}")
+                    if compiled is not None and not expr.assignable(
+                        compiled.type, field_type(target)
+                    ):
+                        self.add(
+                            here,
+                            f"field {name!r} is {describe_field(target)}, but the expression gives {describe_type(compiled.type)}",
+                        )
                 else:
                     self.check_literal(value, target, here)
         if effect.assign is not None:
@@ -340,7 +407,10 @@ class _Checker:
                 if role is None:
                     self.unknown(here, "role", role_name, self.spec.roles)
                 elif role.field is None or role.relation is not None or role.field not in fields:
-                    self.add(here, f"role {role_name!r} is not held in a field of the item, so it cannot be assigned")
+                    self.add(
+                        here,
+                        f"role {role_name!r} is not held in a field of the item, so it cannot be assigned",
+                    )
                 else:
                     target = fields[role.field]
                     compiled = self.compile(here, source, scope, None)
@@ -348,7 +418,10 @@ class _Checker:
                     if target.type == "list" and wanted.item is not None:
                         wanted = wanted.item
                     if compiled is not None and not expr.assignable(compiled.type, wanted):
-                        self.add(here, f"role {role_name!r} is held in {role.field!r} ({describe_field(target)}), but the expression gives {describe_type(compiled.type)}")
+                        self.add(
+                            here,
+                            f"role {role_name!r} is held in {role.field!r} ({describe_field(target)}), but the expression gives {describe_type(compiled.type)}",
+                        )
         if effect.append is not None:
             for name, source in effect.append.items():
                 here = (*path, "append", name)
@@ -356,12 +429,18 @@ class _Checker:
                 if target is None:
                     self.unknown(here, "field", name, fields)
                 elif target.type != "list":
-                    self.add(here, f"field {name!r} is {describe_field(target)}; only lists can be appended to")
+                    self.add(
+                        here,
+                        f"field {name!r} is {describe_field(target)}; only lists can be appended to",
+                    )
                 else:
                     compiled = self.compile(here, source, scope, None)
                     element = field_type(target).item or expr.STRING
                     if compiled is not None and not expr.assignable(compiled.type, element):
-                        self.add(here, f"the elements of {name!r} are {describe_type(element)}, but the expression gives {describe_type(compiled.type)}")
+                        self.add(
+                            here,
+                            f"the elements of {name!r} are {describe_type(element)}, but the expression gives {describe_type(compiled.type)}",
+                        )
         if effect.extend_deadline is not None:
             here = (*path, "extend_deadline")
             if isinstance(effect.extend_deadline.by, str):
@@ -392,13 +471,19 @@ class _Checker:
         if units is None:
             self.unknown((*path, "units"), "field", joint.units, fields)
         elif not (units.type == "list" and units.items == "ref" and units.ref == "unit"):
-            self.add((*path, "units"), f"field {joint.units!r} must be a list of unit references (type: list, items: ref, ref: unit)")
+            self.add(
+                (*path, "units"),
+                f"field {joint.units!r} must be a list of unit references (type: list, items: ref, ref: unit)",
+            )
         if joint.lead is not None:
             lead = fields.get(joint.lead)
             if lead is None:
                 self.unknown((*path, "lead"), "field", joint.lead, fields)
             elif not (lead.type == "ref" and lead.ref == "unit"):
-                self.add((*path, "lead"), f"field {joint.lead!r} must be a unit reference (type: ref, ref: unit)")
+                self.add(
+                    (*path, "lead"),
+                    f"field {joint.lead!r} must be a unit reference (type: ref, ref: unit)",
+                )
         if joint.role not in self.spec.roles:
             self.unknown((*path, "role"), "role", joint.role, self.spec.roles)
         rule = joint.complete_when
@@ -407,13 +492,22 @@ class _Checker:
         if rule.rule in ("all", "any") and rule.count is not None:
             self.add((*path, "complete_when", "count"), f"the rule {rule.rule!r} takes no 'count'")
         if rule.rule == "lead_and_quorum" and joint.lead is None:
-            self.add((*path, "complete_when", "rule"), "'lead_and_quorum' needs the joint's 'lead' field")
+            self.add(
+                (*path, "complete_when", "rule"), "'lead_and_quorum' needs the joint's 'lead' field"
+            )
         for input_name, spec in joint.answer.input.items():
             self.check_field(spec, (*path, "answer", "input", input_name))
             if input_name == "verdict":
-                self.add((*path, "answer", "input", input_name), "'verdict' is built in: every answer carries agree or disagree", key=True)
+                self.add(
+                    (*path, "answer", "input", input_name),
+                    "'verdict' is built in: every answer carries agree or disagree",
+                    key=True,
+                )
         if joint.deadline is not None and joint.deadline.start_event is not None:
-            self.add((*path, "deadline", "start_event"), "a branch's clock starts when its branch opens; 'start_event' does not apply")
+            self.add(
+                (*path, "deadline", "start_event"),
+                "a branch's clock starts when its branch opens; 'start_event' does not apply",
+            )
         self.check_choices(joint.then, (*path, "then"), self.scope(joint=True))
 
     # -- reachability ---------------------------------------------------------------
@@ -424,7 +518,9 @@ class _Checker:
             return
         edges: dict[str, set[str]] = {name: set() for name in states if not self.is_group(name)}
         for event in self.spec.events:
-            targets = {c.state for c in event.to or () if c.state in states and not self.is_group(c.state)}
+            targets = {
+                c.state for c in event.to or () if c.state in states and not self.is_group(c.state)
+            }
             for source in event.from_:
                 if source in states:
                     for leaf in self.leaves_under(source):
@@ -435,7 +531,11 @@ class _Checker:
         reached = _closure({self.spec.initial}, edges)
         for name in edges:
             if name not in reached:
-                self.add(self.result.state_paths[name], f"state {name!r} cannot be reached from the initial state {self.spec.initial!r}", key=True)
+                self.add(
+                    self.result.state_paths[name],
+                    f"state {name!r} cannot be reached from the initial state {self.spec.initial!r}",
+                    key=True,
+                )
         reverse: dict[str, set[str]] = {name: set() for name in edges}
         for source, targets in edges.items():
             for target in targets:
@@ -444,7 +544,11 @@ class _Checker:
         can_finish = _closure(finals, reverse)
         for name in edges:
             if name in reached and name not in can_finish:
-                self.add(self.result.state_paths[name], f"no final state can be reached from state {name!r}: items would be stuck there", key=True)
+                self.add(
+                    self.result.state_paths[name],
+                    f"no final state can be reached from state {name!r}: items would be stuck there",
+                    key=True,
+                )
 
     def run(self) -> CheckResult:
         self.flatten_states(self.spec.states, ("states",), None)
@@ -485,7 +589,11 @@ def describe_type(value: ExprType) -> str:
     elif value.ref is not None:
         text = f"a {value.ref} reference"
     elif kind is expr.Kind.LIST:
-        text = f"a list of {describe_type(value.item).removeprefix('a ').removeprefix('an ')}s" if value.item else "a list"
+        text = (
+            f"a list of {describe_type(value.item).removeprefix('a ').removeprefix('an ')}s"
+            if value.item
+            else "a list"
+        )
     else:
         name = kind.name.lower()
         text = ("an " if name[0] in "aeiou" else "a ") + name

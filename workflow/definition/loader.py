@@ -17,7 +17,6 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path as FsPath
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -65,8 +64,12 @@ def _merge_fragment(
     data = main.data
     if not isinstance(fragment.data, dict):
         problems.append(
-            Problem(fragment.file, 1, 1, "an included file must be a mapping of "
-                    f"{', '.join(_FRAGMENT_KEYS)}")
+            Problem(
+                fragment.file,
+                1,
+                1,
+                f"an included file must be a mapping of {', '.join(_FRAGMENT_KEYS)}",
+            )
         )
         return
     for key, value in fragment.data.items():
@@ -130,8 +133,11 @@ def _read_includes(main: YamlDocument, problems: list[Problem]) -> list[SourceFi
         target = (base / name).resolve()
         if os.path.isabs(name) or not target.is_relative_to(base):
             problems.append(
-                _at(located, f"{name!r} is outside this definition's folder; include only "
-                             "files in it or below it")
+                _at(
+                    located,
+                    f"{name!r} is outside this definition's folder; include only "
+                    "files in it or below it",
+                )
             )
             continue
         if target in seen:
@@ -139,9 +145,12 @@ def _read_includes(main: YamlDocument, problems: list[Problem]) -> list[SourceFi
             continue
         seen.add(target)
         if not target.is_file():
-            siblings = [p.name for p in target.parent.glob("*.y*ml")] if target.parent.is_dir() else []
-            problems.append(_at(located, f"no such file to include: {name!r}"
-                                         f"{suggest(target.name, siblings)}"))
+            siblings = (
+                [p.name for p in target.parent.glob("*.y*ml")] if target.parent.is_dir() else []
+            )
+            problems.append(
+                _at(located, f"no such file to include: {name!r}{suggest(target.name, siblings)}")
+            )
             continue
         shown = os.path.normpath(os.path.join(os.path.dirname(main.file), name))
         try:
@@ -151,8 +160,11 @@ def _read_includes(main: YamlDocument, problems: list[Problem]) -> list[SourceFi
             continue
         if isinstance(fragment.data, dict) and "include" in fragment.data:
             problems.append(
-                _at(fragment.positions.nearest(("include",)),
-                    "an included file may not include others (one level only)", key=True)
+                _at(
+                    fragment.positions.nearest(("include",)),
+                    "an included file may not include others (one level only)",
+                    key=True,
+                )
             )
             continue
         _merge_fragment(main, fragment, main.positions, problems)
@@ -164,12 +176,16 @@ def _finding_problem(finding: Finding, positions: SourceMap, texts: Mapping[str,
     located = positions.nearest(finding.path)
     if finding.key:
         return _at(located, finding.message, key=True)
-    if finding.offset is None or located.style == "block" and located.file not in texts:
+    if finding.offset is None or (located.style == "block" and located.file not in texts):
         return _at(located, finding.message)
-    return Problem(located.file, *_expression_position(located, finding.offset, texts), finding.message)
+    return Problem(
+        located.file, *_expression_position(located, finding.offset, texts), finding.message
+    )
 
 
-def _expression_position(located: Located, offset: int, texts: Mapping[str, str]) -> tuple[int, int]:
+def _expression_position(
+    located: Located, offset: int, texts: Mapping[str, str]
+) -> tuple[int, int]:
     """Map a character offset inside an expression to a line and column of its file."""
     if located.style == "quoted":
         return located.line, located.column + 1 + offset
@@ -192,8 +208,15 @@ def load_definition(path: str, text: str | None = None) -> Definition:
     problems: list[Problem] = []
     if not isinstance(main.data, dict):
         raise DefinitionError(
-            [Problem(path, 1, 1, "a definition must be a mapping with id, version, title, "
-                                 "initial, roles, states and events")]
+            [
+                Problem(
+                    path,
+                    1,
+                    1,
+                    "a definition must be a mapping with id, version, title, "
+                    "initial, roles, states and events",
+                )
+            ]
         )
     # `x-` keys hold YAML anchors for reuse (as in Compose files); they carry no meaning.
     for key in [k for k in main.data if isinstance(k, str) and k.startswith("x-")]:
@@ -228,8 +251,10 @@ def find_definition_files(paths: Iterable[str]) -> tuple[list[str], list[Problem
         if candidate.is_dir():
             for file in sorted(candidate.rglob("*")):
                 relative = file.relative_to(candidate).parts
-                if file.suffix in (".yaml", ".yml") and file.is_file() and not any(
-                    part.startswith(("_", ".")) for part in relative
+                if (
+                    file.suffix in (".yaml", ".yml")
+                    and file.is_file()
+                    and not any(part.startswith(("_", ".")) for part in relative)
                 ):
                     found.append(str(file))
         elif candidate.is_file():
@@ -254,9 +279,15 @@ class Catalog:
         existing = versions.get(definition.version)
         if existing is not None and existing.hash != definition.hash:
             raise DefinitionError(
-                [Problem(definition.file, 1, 1,
-                         f"{definition.id!r} version {definition.version} is already defined "
-                         f"differently in {existing.file}; raise the version number")]
+                [
+                    Problem(
+                        definition.file,
+                        1,
+                        1,
+                        f"{definition.id!r} version {definition.version} is already defined "
+                        f"differently in {existing.file}; raise the version number",
+                    )
+                ]
             )
         versions[definition.version] = definition
         self._by_hash[definition.hash] = definition

@@ -72,10 +72,7 @@ def _walk(data: Any, loc: Sequence[int | str]) -> tuple[Path, Any, bool]:
         if part == "[key]":
             is_key = True
             continue
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, dict) and isinstance(part, str) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
             path.append(part)
             node = node[part]
     return tuple(path), node, is_key
@@ -148,7 +145,13 @@ def _message(error: Any, path: Path, node: Any, is_key: bool) -> str:
         return f"{node!r} is not allowed here; expected one of: {', '.join(options)}{hint}"
     if kind in _KIND_OF_TYPE:
         return f"expected {_KIND_OF_TYPE[kind]}, got {_describe(node)}"
-    if kind in ("too_short", "too_long", "greater_than_equal", "less_than_equal", "string_too_short"):
+    if kind in (
+        "too_short",
+        "too_long",
+        "greater_than_equal",
+        "less_than_equal",
+        "string_too_short",
+    ):
         return str(error["msg"]).replace("Input should", "should").replace("Value should", "should")
     return str(error["msg"])
 
@@ -178,9 +181,10 @@ def problems_from_validation_error(
         if len(unique) > 1:
             expected = [m.split(", got ")[0].removeprefix("expected ") for m in unique]
             if all(m.startswith("expected ") for m in unique):
-                text = f"expected {' or '.join(dict.fromkeys(expected))}, got " + unique[0].split(
-                    ", got "
-                )[-1]
+                text = (
+                    f"expected {' or '.join(dict.fromkeys(expected))}, got "
+                    + unique[0].split(", got ")[-1]
+                )
                 problems.append(Problem(file, int(line), int(column), text))
                 continue
         problems.extend(Problem(file, int(line), int(column), m) for m in unique)

@@ -363,9 +363,7 @@ def read_yaml(file: str, text: str | None = None) -> YamlDocument:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise _problem(
-                file, 1, 1, f"the file is not UTF-8 text (byte {error.start})"
-            ) from None
+            raise _problem(file, 1, 1, f"the file is not UTF-8 text (byte {error.start})") from None
     elif len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise _problem(file, 1, 1, f"the file is larger than the limit of {MAX_FILE_BYTES} bytes")
     try:

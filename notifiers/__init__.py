@@ -1,0 +1,1 @@
+"""Notification channels (e-mail, webhooks, group robots) used by the engine's outbox."""

@@ -1,0 +1,109 @@
+"""The authors' commands, run as a user runs them: the `workflow` console script."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DEFINITIONS, REPO
+from tests.unit.definition_texts import MINIMAL
+
+WORKFLOW = [sys.executable, "-m", "workflow"]
+PROBLEM_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<column>\d+): (?P<message>.+)$")
+
+
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")}
+    return subprocess.run(
+        [*WORKFLOW, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+def test_validate_accepts_the_shipped_definitions() -> None:
+    result = run("validate")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "enterprise_issue v1" in result.stderr
+
+
+def test_validate_prints_every_problem_with_its_position(tmp_path: Path) -> None:
+    (tmp_path / "one.yaml").write_text(MINIMAL.replace("to: done", "to: dnoe"), encoding="utf-8")
+    (tmp_path / "two.yaml").write_text(
+        MINIMAL.replace("id: mini", "id: two")
+        .replace("lable", "x")
+        .replace("amount: 2", "amount: 0"),
+        encoding="utf-8",
+    )
+    result = run("validate", "one.yaml", "two.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines == [
+        "one.yaml:41:9: unknown state 'dnoe'; did you mean 'done'?",
+        "two.yaml:23:30: should be greater than or equal to 1",
+    ]
+    assert all(PROBLEM_LINE.match(line) for line in lines)
+    assert "2 problems in 2 file(s)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_of_a_missing_path(tmp_path: Path) -> None:
+    result = run("validate", "nowhere.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.startswith("nowhere.yaml:1:1: no such file or folder")
+
+
+def test_schema_command_prints_the_shipped_schema() -> None:
+    result = run("schema")
+    assert result.returncode == 0
+    assert result.stdout == (DEFINITIONS / "workflow.schema.json").read_text(encoding="utf-8")
+
+
+def test_graph_by_workflow_id_as_mermaid() -> None:
+    result = run("graph", "enterprise_issue", "--format", "mermaid")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("stateDiagram-v2")
+    assert "sign_for" in result.stdout or "Sign for" in result.stdout
+
+
+def test_graph_of_a_file_as_dot(tmp_path: Path) -> None:
+    (tmp_path / "wf.yaml").write_text(MINIMAL, encoding="utf-8")
+    result = run("graph", "wf.yaml", "--format", "dot", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.lstrip().startswith("digraph")
+
+
+def test_graph_of_an_unknown_workflow_exits_3() -> None:
+    result = run("graph", "no_such_workflow")
+    assert result.returncode == 3
+    assert "no workflow definition 'no_such_workflow'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_graph_svg(tmp_path: Path) -> None:
+    if shutil.which("dot") is None:
+        pytest.skip(
+            "GRAPHVIZ IS NOT INSTALLED: the SVG output is untested (apt-get install graphviz)"
+        )
+    out = tmp_path / "issue.svg"
+    result = run("graph", "enterprise_issue", "--format", "svg", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert b"<svg" in out.read_bytes()
+
+
+def test_module_and_console_script_agree() -> None:
+    script = shutil.which("workflow", path=str(Path(sys.executable).parent))
+    assert script is not None, "the `workflow` console script is not installed"
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "validate" in result.stdout
