@@ -6,7 +6,18 @@ cases apart::
 
     WorkflowError
     ├── DefinitionError          a definition file is wrong (carries every Problem)
-    └── DefinitionNotFound       no definition with that id (and version)
+    ├── DefinitionNotFound       no definition with that id (and version)
+    ├── ItemNotFound             no item with that id
+    ├── Refused                  an event was refused; the item is untouched
+    │   ├── UnknownEvent         the workflow has no such event
+    │   ├── EventNotAllowed      not from the item's current state
+    │   ├── NotAuthorized        the actor lacks the role, or the role's binding
+    │   ├── GuardFailed          a guard is false (names the guard)
+    │   ├── InvalidInput         bad start data, event input or reason (names the field)
+    │   └── ConcurrentUpdate     someone changed the item first (retry on fresh data)
+    ├── MigrationRefused         running items cannot move to the new version as asked
+    └── StoreError               the database cannot be used as it is
+        └── SchemaOutOfDate      migrations are missing: run `workflow db upgrade`
 
 Each class carries the data a user needs to act on it (file positions, ids),
 not only a message, so that CLIs and hosts can render it their own way.
@@ -14,13 +25,25 @@ not only a message, so that CLIs and hosts can render it their own way.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "ConcurrentUpdate",
     "DefinitionError",
     "DefinitionNotFound",
+    "EventNotAllowed",
+    "GuardFailed",
+    "InvalidInput",
+    "ItemNotFound",
+    "MigrationRefused",
+    "NotAuthorized",
     "Problem",
+    "Refused",
+    "SchemaOutOfDate",
+    "StoreError",
+    "UnknownEvent",
     "WorkflowError",
 ]
 
@@ -65,3 +88,174 @@ class DefinitionNotFound(WorkflowError):
         which = f"{workflow_id!r}" + (f" version {version}" if version is not None else "")
         hint = f"; known: {', '.join(self.known)}" if self.known else ""
         super().__init__(f"no workflow definition {which}{hint}")
+
+
+class ItemNotFound(WorkflowError):
+    """No item has this id (in this store)."""
+
+    def __init__(self, item_id: object) -> None:
+        self.item_id = item_id
+        super().__init__(f"no item {item_id}")
+
+
+class Refused(WorkflowError):
+    """An event was refused; nothing about the item changed.
+
+    ``item_id``, ``event`` and ``state`` say what was attempted where; subclasses
+    add what is needed to act on the refusal.
+    """
+
+    def __init__(self, message: str, *, item_id: object, event: str, state: str | None) -> None:
+        self.item_id = item_id
+        self.event = event
+        self.state = state
+        super().__init__(message)
+
+
+class UnknownEvent(Refused):
+    """The item's workflow has no event of this name."""
+
+    def __init__(self, *, item_id: object, event: str, state: str | None, known: Iterable[str]) -> None:
+        self.known = tuple(known)
+        hint = _did_you_mean(event, self.known)
+        super().__init__(
+            f"item {item_id}: the workflow has no event {event!r}{hint}",
+            item_id=item_id,
+            event=event,
+            state=state,
+        )
+
+
+class EventNotAllowed(Refused):
+    """The event exists but cannot fire from the item's current state."""
+
+    def __init__(self, *, item_id: object, event: str, state: str, allowed: Iterable[str]) -> None:
+        self.allowed = tuple(allowed)
+        listing = ", ".join(self.allowed) or "none"
+        super().__init__(
+            f"item {item_id}: event {event!r} is not allowed in state {state!r} "
+            f"(allowed here: {listing})",
+            item_id=item_id,
+            event=event,
+            state=state,
+        )
+
+
+class NotAuthorized(Refused):
+    """The actor may not fire this event on this item.
+
+    ``roles`` are the roles that may fire it; ``reason`` says which check
+    failed (no such role, or the role is not held for this item).
+    """
+
+    def __init__(
+        self,
+        *,
+        item_id: object,
+        event: str,
+        state: str | None,
+        actor_id: str,
+        roles: Iterable[str],
+        reason: str,
+    ) -> None:
+        self.actor_id = actor_id
+        self.roles = tuple(roles)
+        self.reason = reason
+        super().__init__(
+            f"item {item_id}: {actor_id!r} may not fire {event!r}: {reason}",
+            item_id=item_id,
+            event=event,
+            state=state,
+        )
+
+
+class GuardFailed(Refused):
+    """A guard of the event is false; ``guard`` is its expression."""
+
+    def __init__(
+        self, *, item_id: object, event: str, state: str, guard: str, message: str | None = None
+    ) -> None:
+        self.guard = guard
+        self.guard_message = message
+        said = f": {message}" if message else ""
+        super().__init__(
+            f"item {item_id}: event {event!r} refused, guard `{guard}` is false{said}",
+            item_id=item_id,
+            event=event,
+            state=state,
+        )
+
+
+class InvalidInput(Refused):
+    """The data given is invalid; ``field`` names the first bad field, ``errors`` all."""
+
+    def __init__(
+        self,
+        *,
+        item_id: object,
+        event: str,
+        state: str | None,
+        field: str,
+        problem: str,
+        errors: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        self.field = field
+        self.problem = problem
+        self.errors = tuple(errors) or ((field, problem),)
+        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+        target = f"item {item_id}" if item_id is not None else "new item"
+        super().__init__(
+            f"{target}: invalid input for {event!r}: {field}: {problem}{more}",
+            item_id=item_id,
+            event=event,
+            state=state,
+        )
+
+
+class ConcurrentUpdate(Refused):
+    """The item changed since it was read; fire again on fresh data."""
+
+    def __init__(
+        self, *, item_id: object, event: str, state: str | None, expected: int, actual: int | None
+    ) -> None:
+        self.expected = expected
+        self.actual = actual
+        now = f"it is at version {actual}" if actual is not None else "it changed"
+        super().__init__(
+            f"item {item_id}: concurrent update: expected version {expected}, but {now}",
+            item_id=item_id,
+            event=event,
+            state=state,
+        )
+
+
+class MigrationRefused(WorkflowError):
+    """Running items cannot be migrated as asked; ``reasons`` lists why, per state."""
+
+    def __init__(self, workflow_id: str, reasons: Iterable[str]) -> None:
+        self.workflow_id = workflow_id
+        self.reasons = tuple(reasons)
+        super().__init__(
+            f"cannot migrate running {workflow_id!r} items: " + "; ".join(self.reasons)
+        )
+
+
+class StoreError(WorkflowError):
+    """The database cannot be used as it is."""
+
+
+class SchemaOutOfDate(StoreError):
+    """The database schema is not at the revision this engine needs."""
+
+    def __init__(self, current: str | None, needed: str, hint: str = "workflow db upgrade") -> None:
+        self.current = current
+        self.needed = needed
+        have = f"at revision {current}" if current else "not initialised"
+        super().__init__(
+            f"the workflow tables are {have}, this engine needs {needed}: run `{hint}`"
+        )
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -5,6 +5,7 @@ id: mini
 version: 1
 title: {zh: 小流程, en: Mini}
 initial: new
+started_by: office
 fields:
   unit:
     type: ref

@@ -162,7 +162,7 @@ def test_duplicate_event_name_from_one_state(tmp_path: Path) -> None:
         "  - name: start\n    label: {zh: 再開始, en: Start again}\n"
         "    from: new\n    to: done\n    roles: office\n"
     )
-    expect(tmp_path, text, "start", "already defined from state 'new'", nth=1)
+    expect(tmp_path, text, "start\n    label: {zh: 再開始", "already defined from state 'new'")
 
 
 def test_deadline_on_a_final_state(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ def raw_spec() -> dict[str, Any]:
         "version": 2,
         "title": text("Building permit", "施工許可"),
         "initial": "draft",
+        "started_by": ["officer"],
         "fields": {
             "units": {"type": "list", "items": "ref", "ref": "unit"},
             "score": {"type": "integer"},

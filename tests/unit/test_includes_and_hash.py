@@ -88,7 +88,8 @@ def test_include_outside_the_folder_is_refused(tmp_path: Path) -> None:
 def test_included_duplicate_points_at_the_partial(tmp_path: Path) -> None:
     found = _include_problem(tmp_path, "_p.yaml", "roles:\n  office:\n    group: x\n")
     assert found == [
-        f"{tmp_path / '_p.yaml'}:2:3: role 'office' is already defined at {tmp_path / 'wf.yaml'}:19:3"
+        f"{tmp_path / '_p.yaml'}:2:3: role 'office' is already defined "
+        f"at {tmp_path / 'wf.yaml'}:20:3"
     ]
 
 

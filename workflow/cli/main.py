@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import click
 
+from workflow.definition.graph import render_svg, to_dot, to_mermaid
 from workflow.definition.loader import Catalog, load_catalog, load_definition
 from workflow.definition.schema import schema_text
 from workflow.errors import DefinitionError, DefinitionNotFound, WorkflowError
@@ -165,12 +166,7 @@ def schema(output: str | None) -> None:
 @_errors_to_exit_codes
 def graph(ctx: click.Context, target: str, fmt: str, lang: str, output: str | None) -> None:
     """Draw a lifecycle: TARGET is a workflow id or a definition file."""
-    from workflow.definition.graph import render_svg, to_dot, to_mermaid
-
-    if os.path.isfile(target):
-        definition = load_definition(target)
-    else:
-        definition = _catalog(ctx).get(target)
+    definition = load_definition(target) if os.path.isfile(target) else _catalog(ctx).get(target)
     data: bytes
     if fmt == "mermaid":
         data = to_mermaid(definition, lang=lang).encode("utf-8")

@@ -8,6 +8,7 @@ every expression once, and the compiled forms are kept on the definition.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +19,9 @@ from workflow.definition.expr import CompiledExpression, ExpressionError, ExprTy
 from workflow.definition.model import (
     Choice,
     DeadlineSpec,
+    EffectSpec,
     EventSpec,
+    ExtendDeadlineSpec,
     FieldSpec,
     StateSpec,
     WorkflowSpec,
@@ -42,6 +45,9 @@ ACTOR_SCOPE: Mapping[str, ExprType] = {"id": expr.STRING, "roles": expr.list_of(
 
 CONDITION = expr.nullable(expr.BOOLEAN)
 """Guards and choices take booleans; a null (an unset boolean field) counts as false."""
+
+Scope = Mapping[str, Mapping[str, ExprType]]
+"""What an expression may name: ``item``, ``actor``, and ``input``/``joint`` where given."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,7 @@ class _Checker:
     def __init__(self, spec: WorkflowSpec) -> None:
         self.spec = spec
         self.result = CheckResult()
+        self.broken_state_references = False
         self.item_scope = {name: field_type(f) for name, f in spec.fields.items()}
 
     # -- helpers -------------------------------------------------------------------
@@ -111,14 +118,19 @@ class _Checker:
     ) -> None:
         self.result.findings.append(Finding(path, message, key, offset))
 
-    def unknown(self, path: Path, what: str, name: str, known: Iterable[str]) -> None:
-        self.add(path, f"unknown {what} {name!r}{suggest(name, known)}")
+    def unknown(
+        self, path: Path, what: str, name: str, known: Iterable[str], *, key: bool = False
+    ) -> None:
+        self.add(path, f"unknown {what} {name!r}{suggest(name, known)}", key=key)
+        if what == "state":
+            # Reachability over a graph with dangling edges would only repeat this problem.
+            self.broken_state_references = True
 
     def compile(
         self,
         path: Path,
         source: str,
-        scope: Mapping[str, Mapping[str, ExprType]],
+        scope: Scope,
         expect: ExprType | None,
     ) -> CompiledExpression | None:
         try:
@@ -199,15 +211,16 @@ class _Checker:
             )
         for name, state in states.items():
             path = self.result.state_paths[name]
-            if state.final and state.deadline is not None:
-                self.add(
-                    (*path, "deadline"),
-                    f"final state {name!r} cannot have a deadline: nothing happens after it",
-                )
-            if state.final and state.joint is not None:
-                self.add((*path, "joint"), f"final state {name!r} cannot do joint handling")
-            if state.final and state.pauses_clock:
-                self.add((*path, "pauses_clock"), f"final state {name!r} has no clock to pause")
+            if state.final:
+                if state.deadline is not None:
+                    self.add(
+                        (*path, "deadline"),
+                        f"final state {name!r} cannot have a deadline: nothing happens after it",
+                    )
+                if state.joint is not None:
+                    self.add((*path, "joint"), f"final state {name!r} cannot do joint handling")
+                if state.pauses_clock:
+                    self.add((*path, "pauses_clock"), f"final state {name!r} has no clock to pause")
             if state.pauses_clock and state.deadline is not None:
                 self.add(
                     (*path, "deadline"),
@@ -222,12 +235,12 @@ class _Checker:
         event_name = deadline.start_event
         if event_name is None:
             return
-        scope = set(self.leaves_under(state)) if state in self.result.states else {state}
-        names = [e.name for e in self.spec.events]
         matching = [e for e in self.spec.events if e.name == event_name]
         if not matching:
+            names = [e.name for e in self.spec.events]
             self.unknown((*path, "start_event"), "event", event_name, names)
             return
+        scope = set(self.leaves_under(state))
         for event in matching:
             sources = {
                 leaf
@@ -240,7 +253,8 @@ class _Checker:
                 return
         self.add(
             (*path, "start_event"),
-            f"event {event_name!r} neither enters {state!r} nor fires inside it, so it cannot start its clock",
+            f"event {event_name!r} neither enters {state!r} nor fires inside it, "
+            "so it cannot start its clock",
         )
 
     # -- fields and roles -------------------------------------------------------------
@@ -284,6 +298,9 @@ class _Checker:
             self.add(path, problem)
 
     def check_roles(self) -> None:
+        for position, role in enumerate(self.spec.started_by):
+            if role not in self.spec.roles:
+                self.unknown(("started_by", position), "role", role, self.spec.roles)
         for name, role in self.spec.roles.items():
             path: Path = ("roles", name)
             if (role.group is None) == (role.field is None):
@@ -301,14 +318,13 @@ class _Checker:
                 ):
                     self.add(
                         (*path, "field"),
-                        f"field {role.field!r} is {describe_field(target)}, not a reference; a role can only be bound to a ref field or a list of refs",
+                        f"field {role.field!r} is {describe_field(target)}, not a reference; "
+                        "a role can only be bound to a ref field or a list of refs",
                     )
 
     # -- events -------------------------------------------------------------------------
 
-    def check_choices(
-        self, choices: list[Choice], path: Path, scope: Mapping[str, Mapping[str, ExprType]]
-    ) -> None:
+    def check_choices(self, choices: list[Choice], path: Path, scope: Scope) -> None:
         for index, choice in enumerate(choices):
             here = (*path, index)
             self.check_target(choice.state, (*here, "state"))
@@ -317,17 +333,16 @@ class _Checker:
             elif index < len(choices) - 1:
                 self.add(
                     here,
-                    "a choice without 'when' always matches, so the choices after it can never be taken",
+                    "a choice without 'when' always matches, "
+                    "so the choices after it can never be taken",
                 )
 
     def check_target(self, name: str, path: Path) -> None:
         if name not in self.result.states:
             self.unknown(path, "state", name, self.result.states)
         elif self.is_group(name):
-            self.add(
-                path,
-                f"{name!r} is a group; an item must move to one of its states: {', '.join(self.leaves_under(name))}",
-            )
+            leaves = ", ".join(self.leaves_under(name))
+            self.add(path, f"{name!r} is a group; an item must move to one of its states: {leaves}")
 
     def check_events(self) -> None:
         seen: dict[tuple[str, str], int] = {}
@@ -346,7 +361,8 @@ class _Checker:
                     if first != index:
                         self.add(
                             (*path, "name"),
-                            f"event {event.name!r} is already defined from state {leaf!r} (events[{first}])",
+                            f"event {event.name!r} is already defined from state {leaf!r} "
+                            f"(events[{first}])",
                         )
                     joint = self.result.states[leaf].joint
                     if joint is not None and joint.answer.name == event.name:
@@ -364,13 +380,10 @@ class _Checker:
                 self.compile((*path, "guard", position, "expr"), guard.expr, scope, CONDITION)
             if event.to is not None:
                 self.check_choices(event.to, (*path, "to"), scope)
-            for position in range(len(event.effects)):
-                self.check_effect(event, (*path, "effects", position), scope)
+            for position, effect in enumerate(event.effects):
+                self.check_effect(event, effect, (*path, "effects", position), scope)
 
-    def check_effect(
-        self, event: EventSpec, path: Path, scope: Mapping[str, Mapping[str, ExprType]]
-    ) -> None:
-        effect = event.effects[int(path[-1])]
+    def check_effect(self, event: EventSpec, effect: EffectSpec, path: Path, scope: Scope) -> None:
         given = [
             k
             for k in ("set", "assign", "append", "extend_deadline")
@@ -379,80 +392,96 @@ class _Checker:
         if len(given) != 1:
             self.add(path, "an effect needs exactly one of: set, assign, append, extend_deadline")
             return
-        fields = self.spec.fields
         if effect.set is not None:
-            for name, value in effect.set.items():
-                here = (*path, "set", name)
-                target = fields.get(name)
-                if target is None:
-                    self.unknown(here, "field", name, fields)
-                    self.result.findings[-1] = Finding(
-                        here, self.result.findings[-1].message, key=True
-                    )
-                elif isinstance(value, str):
-                    compiled = self.compile(here, value, scope, None)
-                    if compiled is not None and not expr.assignable(
-                        compiled.type, field_type(target)
-                    ):
-                        self.add(
-                            here,
-                            f"field {name!r} is {describe_field(target)}, but the expression gives {describe_type(compiled.type)}",
-                        )
-                else:
-                    self.check_literal(value, target, here)
+            self.check_set(effect.set, (*path, "set"), scope)
         if effect.assign is not None:
-            for role_name, source in effect.assign.items():
-                here = (*path, "assign", role_name)
-                role = self.spec.roles.get(role_name)
-                if role is None:
-                    self.unknown(here, "role", role_name, self.spec.roles)
-                elif role.field is None or role.relation is not None or role.field not in fields:
-                    self.add(
-                        here,
-                        f"role {role_name!r} is not held in a field of the item, so it cannot be assigned",
-                    )
-                else:
-                    target = fields[role.field]
-                    compiled = self.compile(here, source, scope, None)
-                    wanted = field_type(target)
-                    if target.type == "list" and wanted.item is not None:
-                        wanted = wanted.item
-                    if compiled is not None and not expr.assignable(compiled.type, wanted):
-                        self.add(
-                            here,
-                            f"role {role_name!r} is held in {role.field!r} ({describe_field(target)}), but the expression gives {describe_type(compiled.type)}",
-                        )
+            self.check_assign(effect.assign, (*path, "assign"), scope)
         if effect.append is not None:
-            for name, source in effect.append.items():
-                here = (*path, "append", name)
-                target = fields.get(name)
-                if target is None:
-                    self.unknown(here, "field", name, fields)
-                elif target.type != "list":
+            self.check_append(effect.append, (*path, "append"), scope)
+        if effect.extend_deadline is not None:
+            self.check_extend_deadline(
+                event, effect.extend_deadline, (*path, "extend_deadline"), scope
+            )
+
+    def check_set(self, values: Mapping[str, Any], path: Path, scope: Scope) -> None:
+        fields = self.spec.fields
+        for name, value in values.items():
+            here = (*path, name)
+            target = fields.get(name)
+            if target is None:
+                self.unknown(here, "field", name, fields, key=True)
+            elif isinstance(value, str):
+                compiled = self.compile(here, value, scope, None)
+                if compiled is not None and not expr.assignable(compiled.type, field_type(target)):
                     self.add(
                         here,
-                        f"field {name!r} is {describe_field(target)}; only lists can be appended to",
+                        f"field {name!r} is {describe_field(target)}, "
+                        f"but the expression gives {describe_type(compiled.type)}",
                     )
-                else:
-                    compiled = self.compile(here, source, scope, None)
-                    element = field_type(target).item or expr.STRING
-                    if compiled is not None and not expr.assignable(compiled.type, element):
-                        self.add(
-                            here,
-                            f"the elements of {name!r} are {describe_type(element)}, but the expression gives {describe_type(compiled.type)}",
-                        )
-        if effect.extend_deadline is not None:
-            here = (*path, "extend_deadline")
-            if isinstance(effect.extend_deadline.by, str):
-                self.compile((*here, "by"), effect.extend_deadline.by, scope, expr.INTEGER)
-            elif effect.extend_deadline.by < 1:
-                self.add((*here, "by"), "an extension must be at least 1")
-            for source in event.from_:
-                if source not in self.result.states:
-                    continue
-                for leaf in self.leaves_under(source):
-                    if self.deadline_of(leaf) is None:
-                        self.add(here, f"state {leaf!r} has no deadline to extend")
+            else:
+                self.check_literal(value, target, here)
+
+    def check_assign(self, sources: Mapping[str, str], path: Path, scope: Scope) -> None:
+        fields = self.spec.fields
+        for role_name, source in sources.items():
+            here = (*path, role_name)
+            role = self.spec.roles.get(role_name)
+            if role is None:
+                self.unknown(here, "role", role_name, self.spec.roles)
+            elif role.field is None or role.relation is not None or role.field not in fields:
+                self.add(
+                    here,
+                    f"role {role_name!r} is not held in a field of the item, "
+                    "so it cannot be assigned",
+                )
+            else:
+                target = fields[role.field]
+                compiled = self.compile(here, source, scope, None)
+                wanted = field_type(target)
+                if target.type == "list" and wanted.item is not None:
+                    wanted = wanted.item
+                if compiled is not None and not expr.assignable(compiled.type, wanted):
+                    self.add(
+                        here,
+                        f"role {role_name!r} is held in {role.field!r} ({describe_field(target)}), "
+                        f"but the expression gives {describe_type(compiled.type)}",
+                    )
+
+    def check_append(self, sources: Mapping[str, str], path: Path, scope: Scope) -> None:
+        fields = self.spec.fields
+        for name, source in sources.items():
+            here = (*path, name)
+            target = fields.get(name)
+            if target is None:
+                self.unknown(here, "field", name, fields)
+            elif target.type != "list":
+                self.add(
+                    here,
+                    f"field {name!r} is {describe_field(target)}; only lists can be appended to",
+                )
+            else:
+                compiled = self.compile(here, source, scope, None)
+                element = field_type(target).item or expr.STRING
+                if compiled is not None and not expr.assignable(compiled.type, element):
+                    self.add(
+                        here,
+                        f"the elements of {name!r} are {describe_type(element)}, "
+                        f"but the expression gives {describe_type(compiled.type)}",
+                    )
+
+    def check_extend_deadline(
+        self, event: EventSpec, extend: ExtendDeadlineSpec, path: Path, scope: Scope
+    ) -> None:
+        if isinstance(extend.by, str):
+            self.compile((*path, "by"), extend.by, scope, expr.INTEGER)
+        elif extend.by < 1:
+            self.add((*path, "by"), "an extension must be at least 1")
+        for source in event.from_:
+            if source not in self.result.states:
+                continue
+            for leaf in self.leaves_under(source):
+                if self.deadline_of(leaf) is None:
+                    self.add(path, f"state {leaf!r} has no deadline to extend")
 
     def deadline_of(self, state: str) -> DeadlineSpec | None:
         current: str | None = state
@@ -473,7 +502,8 @@ class _Checker:
         elif not (units.type == "list" and units.items == "ref" and units.ref == "unit"):
             self.add(
                 (*path, "units"),
-                f"field {joint.units!r} must be a list of unit references (type: list, items: ref, ref: unit)",
+                f"field {joint.units!r} must be a list of unit references "
+                "(type: list, items: ref, ref: unit)",
             )
         if joint.lead is not None:
             lead = fields.get(joint.lead)
@@ -533,7 +563,8 @@ class _Checker:
             if name not in reached:
                 self.add(
                     self.result.state_paths[name],
-                    f"state {name!r} cannot be reached from the initial state {self.spec.initial!r}",
+                    f"state {name!r} cannot be reached "
+                    f"from the initial state {self.spec.initial!r}",
                     key=True,
                 )
         reverse: dict[str, set[str]] = {name: set() for name in edges}
@@ -546,7 +577,8 @@ class _Checker:
             if name in reached and name not in can_finish:
                 self.add(
                     self.result.state_paths[name],
-                    f"no final state can be reached from state {name!r}: items would be stuck there",
+                    f"no final state can be reached from state {name!r}: "
+                    "items would be stuck there",
                     key=True,
                 )
 
@@ -557,7 +589,8 @@ class _Checker:
         self.check_roles()
         self.check_states()
         self.check_events()
-        self.check_reachability()
+        if not self.broken_state_references:
+            self.check_reachability()
         return self.result
 
 
@@ -602,11 +635,9 @@ def describe_type(value: ExprType) -> str:
 
 def literal_problem(value: Any, spec: FieldSpec) -> str | None:
     """Return why ``value`` does not fit the field, or None if it does."""
-    import datetime as dt
-
-    kind = spec.type
     if value is None:
         return None
+    kind = spec.type
     ok: bool
     if kind in ("string", "text", "ref"):
         ok = isinstance(value, str)
@@ -617,16 +648,20 @@ def literal_problem(value: Any, spec: FieldSpec) -> str | None:
     elif kind == "boolean":
         ok = isinstance(value, bool)
     elif kind == "enum":
-        if not isinstance(value, str) or value not in (spec.options or {}):
-            return f"{value!r} is not an option of this enum ({', '.join(spec.options or {})}){suggest(str(value), spec.options or {})}"
+        options = spec.options or {}
+        if not isinstance(value, str) or value not in options:
+            listed = ", ".join(options)
+            hint = suggest(str(value), options)
+            return f"{value!r} is not an option of this enum ({listed}){hint}"
         ok = True
     elif kind in ("date", "datetime"):
         parser = dt.date.fromisoformat if kind == "date" else dt.datetime.fromisoformat
-        try:
-            parser(str(value))
-            ok = isinstance(value, str)
-        except ValueError:
-            ok = False
+        ok = isinstance(value, str)
+        if ok:
+            try:
+                parser(value)
+            except ValueError:
+                ok = False
     else:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     return None if ok else f"{value!r} is not {describe_field(spec)}"

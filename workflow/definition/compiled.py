@@ -82,6 +82,13 @@ class Definition:
             parent = self.parents.get(parent)
         return tuple(found)
 
+    def state_path(self, state: str) -> Path:
+        """Return the data path of a state's declaration (``("states", "open", "states", x)``)."""
+        path: list[str | int] = []
+        for name in (*reversed(self.ancestors(state)), state):
+            path.extend(("states", name))
+        return tuple(path)
+
     def final_states(self) -> tuple[str, ...]:
         """Return the final states."""
         return tuple(name for name, spec in self.states.items() if spec.final)

@@ -591,7 +591,10 @@ class _Compiler:
         return _literal(node, type_, [part.literal for part in parts], parts)
 
     def conditional(self, node: ast.IfExp, depth: int) -> _Node:
-        """``a if c else b``: both branches must agree on a type; only one is evaluated."""
+        """Compile ``a if c else b``.
+
+        Both branches must agree on a type; only one is evaluated.
+        """
         test = self.compile(node.test, depth + 1)
         self.need_boolean(test, "the condition of 'x if c else y'")
         body, orelse = self.compile(node.body, depth + 1), self.compile(node.orelse, depth + 1)

@@ -393,6 +393,16 @@ class WorkflowSpec(_Spec):
         ),
     )
     initial: Identifier = Field(description="The state every new item starts in.")
+    started_by: Annotated[
+        list[Identifier],
+        BeforeValidator(_as_list, json_schema_input_type=Identifier | list[Identifier]),
+        Field(min_length=1),
+    ] = Field(
+        description=(
+            "The roles that may start an item, checked against the new item's data "
+            "(an enterprise may only raise problems for itself)."
+        )
+    )
     fields: dict[Identifier, FieldSpec] = Field(
         default_factory=dict, description="The data an item carries."
     )

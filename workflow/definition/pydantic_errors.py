@@ -72,7 +72,11 @@ def _walk(data: Any, loc: Sequence[int | str]) -> tuple[Path, Any, bool]:
         if part == "[key]":
             is_key = True
             continue
-        if (isinstance(node, dict) and isinstance(part, str) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
+        if isinstance(node, dict):
+            present = isinstance(part, str) and part in node
+        else:
+            present = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if present:
             path.append(part)
             node = node[part]
     return tuple(path), node, is_key
@@ -160,7 +164,7 @@ def problems_from_validation_error(
     error: ValidationError, data: Any, positions: SourceMap
 ) -> list[Problem]:
     """Map every pydantic error to a problem at the line and column it concerns."""
-    by_node: dict[tuple[Path, bool, str], list[str]] = {}
+    by_node: dict[tuple[Path, bool, str, int, int], list[str]] = {}
     for item in error.errors(include_url=False):
         path, node, is_key = _walk(data, item["loc"])
         located = positions.nearest(path)
@@ -172,11 +176,10 @@ def problems_from_validation_error(
         if item["type"] == "missing":
             # The missing key belongs to the mapping at `path`; point at that mapping's key.
             line, column = located.key_line, located.key_column
-        group = (path, is_key, f"{located.file}:{line}:{column}")
+        group = (path, is_key, located.file, line, column)
         by_node.setdefault(group, []).append(_message(item, path, node, is_key))
     problems: list[Problem] = []
-    for (_path, _is_key, where), messages in by_node.items():
-        file, line, column = where.rsplit(":", 2)
+    for (_path, _is_key, file, line, column), messages in by_node.items():
         unique = list(dict.fromkeys(messages))
         if len(unique) > 1:
             expected = [m.split(", got ")[0].removeprefix("expected ") for m in unique]
@@ -185,7 +188,7 @@ def problems_from_validation_error(
                     f"expected {' or '.join(dict.fromkeys(expected))}, got "
                     + unique[0].split(", got ")[-1]
                 )
-                problems.append(Problem(file, int(line), int(column), text))
+                problems.append(Problem(file, line, column, text))
                 continue
-        problems.extend(Problem(file, int(line), int(column), m) for m in unique)
+        problems.extend(Problem(file, line, column, m) for m in unique)
     return problems

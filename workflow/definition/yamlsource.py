@@ -30,7 +30,6 @@ from ruamel.yaml.events import (
     CollectionEndEvent,
     CollectionStartEvent,
     DocumentStartEvent,
-    NodeEvent,
     ScalarEvent,
 )
 from ruamel.yaml.scalarstring import (
@@ -221,7 +220,8 @@ def _check_bounds(file: str, text: str) -> None:
                     mark.column + 1,
                     "a definition file holds one YAML document; found a second '---'",
                 )
-        if isinstance(event, NodeEvent) and not isinstance(event, AliasEvent):
+        # Of the node events, only scalars and collection starts carry a tag (aliases do not).
+        if isinstance(event, ScalarEvent | CollectionStartEvent):
             tag = event.tag
             if tag is not None and str(tag) not in _CORE_TAGS and str(tag) != "!":
                 mark = event.start_mark

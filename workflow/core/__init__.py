@@ -1,0 +1,1 @@
+"""The state-machine core: items, events, authorization, joint handling; no adapters."""

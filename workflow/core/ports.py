@@ -1,0 +1,122 @@
+"""The interfaces between the core and its adapters.
+
+The core depends only on these Protocols; the SQL store, the directory and
+the clock are adapters that implement them, and hosts may bring their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from workflow.core.values import Branch, HistoryEntry, ItemSnapshot
+from workflow.definition.compiled import Definition
+
+__all__ = ["Clock", "Directory", "Store", "StoreTransaction"]
+
+
+class Clock(Protocol):
+    """Tells the time; tests pass a controllable one."""
+
+    def now(self) -> dt.datetime:
+        """Return the current time, timezone-aware."""
+        ...
+
+
+class Directory(Protocol):
+    """Who is who: groups, what a person acts for, and relations between entries.
+
+    Role bindings of a definition resolve through it: a role bound to a group
+    asks :meth:`is_member`; a role bound to a field asks :meth:`represents`
+    for the entry in that field, or follows :meth:`related` first when the
+    binding names a relation (the ``commissioners`` of an enterprise).
+    """
+
+    def is_member(self, person: str, group: str) -> bool:
+        """Tell whether ``person`` belongs to the fixed group ``group``."""
+        ...
+
+    def represents(self, person: str, kind: str, entry: str) -> bool:
+        """Tell whether ``person`` acts for the directory entry (``kind`` e.g. ``unit``)."""
+        ...
+
+    def related(self, kind: str, entry: str, relation: str) -> Sequence[str]:
+        """Return the people related to an entry (e.g. an enterprise's commissioners)."""
+        ...
+
+
+class StoreTransaction(Protocol):
+    """The reads and writes one engine operation makes, all in one transaction."""
+
+    def ensure_definition(self, definition: Definition) -> None:
+        """Record a definition version (idempotent) so items can be pinned to it."""
+        ...
+
+    def load_definition_source(self, digest: str) -> str | None:
+        """Return the stored source of a definition version, if any."""
+        ...
+
+    def load_item(self, item_id: int) -> ItemSnapshot | None:
+        """Read an item (no lock: writes are compare-and-swap on its version)."""
+        ...
+
+    def insert_item(self, item: ItemSnapshot) -> int:
+        """Insert a new item (its ``id`` is ignored) and return the id it was given."""
+        ...
+
+    def update_item(self, item: ItemSnapshot, expected_version: int) -> bool:
+        """Write ``item`` only if the stored version is still ``expected_version``."""
+        ...
+
+    def current_version(self, item_id: int) -> int | None:
+        """Return the stored version of an item (to explain a failed update)."""
+        ...
+
+    def append_history(self, entries: Sequence[HistoryEntry]) -> None:
+        """Append history rows (never updated or deleted)."""
+        ...
+
+    def load_history(self, item_id: int) -> list[HistoryEntry]:
+        """Return an item's history in ``seq`` order."""
+        ...
+
+    def load_branches(self, item_id: int, opened_seq: int | None = None) -> list[Branch]:
+        """Return an item's branches, all or those of one joint-handling round."""
+        ...
+
+    def insert_branches(self, branches: Sequence[Branch]) -> None:
+        """Insert new branches (their ids are ignored)."""
+        ...
+
+    def update_branches(self, branches: Sequence[Branch]) -> None:
+        """Update branches by id (status, verdict, answer)."""
+        ...
+
+    def list_items(
+        self,
+        *,
+        workflow_id: str | None,
+        state: str | None,
+        is_open: bool | None,
+        data: Mapping[str, Any] | None,
+        after_id: int | None,
+        limit: int,
+    ) -> list[ItemSnapshot]:
+        """Return items matching the filters, by id, at most ``limit`` after ``after_id``."""
+        ...
+
+
+class Store(Protocol):
+    """Opens transactions."""
+
+    def read(self) -> AbstractContextManager[StoreTransaction]:
+        """Open a transaction for reading."""
+        ...
+
+    def write(self) -> AbstractContextManager[StoreTransaction]:
+        """Open a transaction that will write (serialized early where the database needs it)."""
+        ...
+
+

@@ -1,0 +1,113 @@
+"""Frozen value objects that cross module boundaries: actors, items, history, branches."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from workflow.errors import WorkflowError
+
+__all__ = [
+    "Actor",
+    "AvailableEvent",
+    "Branch",
+    "HistoryEntry",
+    "ItemSnapshot",
+]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Someone acting on items: a person's (or system's) id and the roles they act in.
+
+    The host authenticates the person and says which roles they claim; the
+    engine then checks each role's binding to the item (an enterprise acts
+    only on its own items, a unit only on items assigned to it).
+    """
+
+    id: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def parse(cls, text: str) -> Actor:
+        """Parse ``ROLE:ID`` or ``ROLE1,ROLE2:ID`` (the CLI's ``--as``)."""
+        roles, sep, actor_id = text.partition(":")
+        if not sep or not actor_id or not roles:
+            raise WorkflowError(f"expected ROLE:ID (e.g. office:alice), got {text!r}")
+        return cls(actor_id, frozenset(r.strip() for r in roles.split(",") if r.strip()))
+
+
+@dataclass(frozen=True)
+class ItemSnapshot:
+    """An item as stored at one version."""
+
+    id: int
+    workflow_id: str
+    definition_hash: str
+    state: str
+    data: Mapping[str, Any]
+    version: int
+    is_open: bool
+    created_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    closed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One append-only history row: what happened to an item, by whom, when.
+
+    ``changes`` holds the new value of every field the step changed, so
+    replaying the rows in ``seq`` order rebuilds the item's data.
+    ``kind`` is ``start``, ``event``, ``answer`` (a joint-handling branch),
+    ``auto`` (a move the engine made itself) or ``migrate``.
+    """
+
+    item_id: int
+    seq: int
+    kind: str
+    event: str
+    from_state: str | None
+    to_state: str
+    actor_id: str
+    actor_role: str | None
+    input: Mapping[str, Any] | None
+    reason: str | None
+    changes: Mapping[str, Any] | None
+    definition_hash: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One unit's branch of a joint-handling state."""
+
+    id: int
+    item_id: int
+    state: str
+    opened_seq: int
+    unit: str
+    status: str
+    """``open``, ``answered``, ``timed_out`` or ``cancelled``."""
+    verdict: str | None
+    answer: Mapping[str, Any] | None
+    answered_by: str | None
+    opened_at: dt.datetime
+    answered_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class AvailableEvent:
+    """An event an actor may fire on an item now, and what it needs."""
+
+    name: str
+    label_en: str
+    label_zh: str
+    role: str
+    reason: str
+    inputs: tuple[str, ...]
+    required_inputs: tuple[str, ...]
+    targets: tuple[str, ...]

@@ -1,0 +1,1 @@
+"""Persistence: the SQLAlchemy schema, migrations and the store the core writes through."""

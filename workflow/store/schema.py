@@ -1,0 +1,264 @@
+"""The database schema, as SQLAlchemy Core tables.
+
+This module declares the schema at its newest revision; the Alembic
+migrations under ``workflow/store/migrations`` build the same thing step by
+step, and a test checks that replaying them gives exactly these tables.
+
+Every table name carries a configurable prefix (default ``wf_``) so that the
+engine can live inside a host's database next to the host's own tables; a
+PostgreSQL schema is applied with ``schema_translate_map`` at connect time.
+
+All times are stored as naive UTC in a microsecond-precision column (see
+:class:`UTCDateTime`) so that the same comparisons work on SQLite, PostgreSQL
+and MySQL/MariaDB, and the database clock can judge what is due.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["DEFAULT_PREFIX", "Tables", "UTCDateTime", "build_tables"]
+
+DEFAULT_PREFIX = "wf_"
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY; BIGINT elsewhere for the
+# millions of rows a city accumulates over the years.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(mysql.JSON(), "mysql", "mariadb")
+LongText = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An aware UTC datetime in Python, a naive UTC timestamp in the database.
+
+    MySQL's DATETIME has no time zone and SQLite has no time type at all;
+    storing naive UTC everywhere keeps comparisons and indexes identical on
+    the three backends. Aware values in other zones are converted; naive
+    values are refused, because guessing their zone is how deadlines go wrong.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        """Use microsecond precision on MySQL/MariaDB (their default is seconds)."""
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=False))
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        """Convert an aware datetime to naive UTC for storage."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass a timezone-aware datetime")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        """Return stored naive UTC as an aware UTC datetime."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The engine's tables, named with one prefix."""
+
+    metadata: MetaData
+    definitions: Table
+    items: Table
+    history: Table
+    branches: Table
+    deadlines: Table
+    escalations: Table
+    outbox: Table
+    prefix: str
+
+
+def build_tables(prefix: str = DEFAULT_PREFIX, metadata: MetaData | None = None) -> Tables:
+    """Declare the engine's tables with ``prefix`` on a (new) MetaData."""
+    md = metadata if metadata is not None else MetaData()
+    p = prefix
+
+    definitions = Table(
+        f"{p}definitions",
+        md,
+        Column("hash", String(64), primary_key=True),
+        Column("workflow_id", String(64), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("source", LongText, nullable=False),
+        Column("loaded_at", UTCDateTime, nullable=False),
+        Index(f"{p}definitions_by_id", "workflow_id", "version"),
+    )
+
+    items = Table(
+        f"{p}items",
+        md,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("workflow_id", String(64), nullable=False),
+        Column(
+            "definition_hash",
+            String(64),
+            ForeignKey(f"{p}definitions.hash", name=f"{p}items_definition_fk"),
+            nullable=False,
+        ),
+        Column("state", String(64), nullable=False),
+        Column("data", Json, nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("is_open", Boolean, nullable=False),
+        Column("created_by", String(128), nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("updated_at", UTCDateTime, nullable=False),
+        Column("closed_at", UTCDateTime, nullable=True),
+        Index(f"{p}items_by_state", "workflow_id", "state"),
+        Index(f"{p}items_by_update", "updated_at"),
+    )
+
+    history = Table(
+        f"{p}history",
+        md,
+        Column(
+            "item_id",
+            Id,
+            ForeignKey(f"{p}items.id", name=f"{p}history_item_fk"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        Column("seq", Integer, primary_key=True, autoincrement=False),
+        Column("kind", String(16), nullable=False),
+        Column("event", String(64), nullable=False),
+        Column("from_state", String(64), nullable=True),
+        Column("to_state", String(64), nullable=False),
+        Column("actor_id", String(128), nullable=False),
+        Column("actor_role", String(64), nullable=True),
+        Column("input", Json, nullable=True),
+        Column("reason", Text, nullable=True),
+        Column("changes", Json, nullable=True),
+        Column("definition_hash", String(64), nullable=False),
+        Column("at", UTCDateTime, nullable=False),
+    )
+
+    branches = Table(
+        f"{p}branches",
+        md,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column(
+            "item_id", Id, ForeignKey(f"{p}items.id", name=f"{p}branches_item_fk"), nullable=False
+        ),
+        Column("state", String(64), nullable=False),
+        Column("opened_seq", Integer, nullable=False),
+        Column("unit", String(128), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("verdict", String(16), nullable=True),
+        Column("answer", Json, nullable=True),
+        Column("answered_by", String(128), nullable=True),
+        Column("opened_at", UTCDateTime, nullable=False),
+        Column("answered_at", UTCDateTime, nullable=True),
+        UniqueConstraint("item_id", "opened_seq", "unit", name=f"{p}branches_one_per_unit"),
+        Index(f"{p}branches_by_item", "item_id", "status"),
+    )
+
+    deadlines = Table(
+        f"{p}deadlines",
+        md,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column(
+            "item_id", Id, ForeignKey(f"{p}items.id", name=f"{p}deadlines_item_fk"), nullable=False
+        ),
+        Column(
+            "branch_id",
+            Id,
+            ForeignKey(f"{p}branches.id", name=f"{p}deadlines_branch_fk"),
+            nullable=True,
+        ),
+        Column("scope", String(64), nullable=False),
+        Column("started_seq", Integer, nullable=False),
+        Column("started_at", UTCDateTime, nullable=False),
+        # Set only while the clock runs, so the due-scan index holds open clocks only.
+        Column("due_at", UTCDateTime, nullable=True),
+        Column("paused_at", UTCDateTime, nullable=True),
+        Column("remaining_seconds", BigInteger, nullable=True),
+        Column("status", String(16), nullable=False),
+        Column("provisional", Boolean, nullable=False, server_default=false()),
+        Column("lease_token", String(64), nullable=True),
+        Column("lease_until", UTCDateTime, nullable=True),
+        Index(f"{p}deadlines_due", "due_at"),
+        Index(f"{p}deadlines_by_item", "item_id", "status"),
+    )
+
+    escalations = Table(
+        f"{p}escalations",
+        md,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column(
+            "deadline_id",
+            Id,
+            ForeignKey(f"{p}deadlines.id", name=f"{p}escalations_deadline_fk"),
+            nullable=False,
+        ),
+        Column("level", String(64), nullable=False),
+        Column("outcome", String(16), nullable=False),
+        Column("at", UTCDateTime, nullable=False),
+        UniqueConstraint("deadline_id", "level", name=f"{p}escalations_once_per_level"),
+    )
+
+    outbox = Table(
+        f"{p}outbox",
+        md,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("item_id", Id, ForeignKey(f"{p}items.id", name=f"{p}outbox_item_fk"), nullable=True),
+        Column("history_seq", Integer, nullable=True),
+        Column("idempotency_key", String(128), nullable=False),
+        Column("channel", String(64), nullable=False),
+        Column("recipient", String(256), nullable=False),
+        Column("template", String(128), nullable=False),
+        Column("payload", Json, nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("attempts", Integer, nullable=False, server_default=text("0")),
+        Column("next_attempt_at", UTCDateTime, nullable=True),
+        Column("last_error", Text, nullable=True),
+        Column("lease_token", String(64), nullable=True),
+        Column("lease_until", UTCDateTime, nullable=True),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("sent_at", UTCDateTime, nullable=True),
+        UniqueConstraint("idempotency_key", name=f"{p}outbox_idempotency"),
+        Index(f"{p}outbox_due", "status", "next_attempt_at"),
+    )
+
+    return Tables(
+        metadata=md,
+        definitions=definitions,
+        items=items,
+        history=history,
+        branches=branches,
+        deadlines=deadlines,
+        escalations=escalations,
+        outbox=outbox,
+        prefix=prefix,
+    )
