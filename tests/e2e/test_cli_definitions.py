@@ -50,7 +50,7 @@ def test_validate_prints_every_problem_with_its_position(tmp_path: Path) -> None
     lines = result.stdout.splitlines()
     assert lines == [
         "one.yaml:41:9: unknown state 'dnoe'; did you mean 'done'?",
-        "two.yaml:24:30: should be greater than or equal to 1",
+        "two.yaml:26:24: should be greater than or equal to 1",
     ]
     assert all(PROBLEM_LINE.match(line) for line in lines)
     assert "2 problems in 2 file(s)" in result.stderr
