@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 from collections.abc import Mapping
-from functools import lru_cache
+import threading
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -77,16 +77,28 @@ def _build(name: str, fields: Mapping[str, FieldSpec], *, all_optional: bool) ->
     return create_model(name, __base__=_Values, **definitions)
 
 
-@lru_cache(maxsize=1024)
-def _cached(key: tuple[str, str], fields: tuple[tuple[str, FieldSpec], ...], all_optional: bool) -> type[BaseModel]:
-    return _build(f"{key[0]}_{key[1]}", dict(fields), all_optional=all_optional)
+_models: dict[tuple[str, str, bool], type[BaseModel]] = {}
+_models_lock = threading.Lock()
 
 
 def model_for(
     cache_key: tuple[str, str], fields: Mapping[str, FieldSpec], *, all_optional: bool = False
 ) -> type[BaseModel]:
-    """Return (and cache) the model validating ``fields``; ``cache_key`` is (hash, event)."""
-    return _cached(cache_key, tuple(fields.items()), all_optional)
+    """Return (and cache) the model validating ``fields``.
+
+    ``cache_key`` is (definition hash, event name): a definition version never
+    changes, so the model built for it can be kept for the process's life.
+    """
+    key = (*cache_key, all_optional)
+    model = _models.get(key)
+    if model is None:
+        with _models_lock:
+            model = _models.get(key)
+            if model is None:
+                name = f"{cache_key[1].strip('@')}_{cache_key[0][:8]}"
+                model = _build(name, fields, all_optional=all_optional)
+                _models[key] = model
+    return model
 
 
 def _message(error: Any, allowed: list[str]) -> InputProblem:

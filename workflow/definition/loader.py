@@ -29,6 +29,8 @@ from workflow.errors import DefinitionError, DefinitionNotFound, Problem
 
 __all__ = [
     "Catalog",
+    "definition_from_json",
+    "definition_to_json",
     "definition_hash",
     "find_definition_files",
     "load_catalog",
@@ -49,6 +51,43 @@ def definition_hash(spec: WorkflowSpec) -> str:
     content = spec.model_dump(mode="json", by_alias=True, exclude={"include"})
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def definition_to_json(definition: Definition) -> str:
+    """Serialise a definition for the store: its canonical spec and its source files.
+
+    Items are pinned to a hash; storing this lets any process rebuild that
+    exact version later, even after the files on disk have moved on.
+    """
+    return json.dumps(
+        {
+            "hash": definition.hash,
+            "spec": definition.spec.model_dump(mode="json", by_alias=True, exclude={"include"}),
+            "files": [{"path": s.path, "text": s.text} for s in definition.sources],
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+    )
+
+
+def definition_from_json(source: str) -> Definition:
+    """Rebuild a stored definition (see :func:`definition_to_json`), checking its hash."""
+    stored = json.loads(source)
+    spec = WorkflowSpec.model_validate(stored["spec"])
+    result = check_definition(spec)
+    digest = definition_hash(spec)
+    if digest != stored.get("hash"):
+        raise DefinitionError(
+            [Problem("<stored definition>", 1, 1, f"stored hash {stored.get('hash')} != {digest}")]
+        )
+    return Definition(
+        spec=spec,
+        hash=digest,
+        sources=tuple(SourceFile(f["path"], f["text"]) for f in stored.get("files", [])),
+        states=dict(result.states),
+        parents=dict(result.parents),
+        expressions=dict(result.expressions),
+    )
 
 
 def _at(located: Located, message: str, *, key: bool = False) -> Problem:

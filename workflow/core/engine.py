@@ -1,0 +1,666 @@
+"""The engine: start items, fire events, read state and history.
+
+Every operation runs in one store transaction. A fire reads the item, decides
+everything in memory (role, input, guards, effects, target, branches), then
+writes with a compare-and-swap on the item's version, followed by the history
+rows and branch changes. A refusal raises before the first write, so a refused
+event changes nothing; a conflict raises :class:`~workflow.errors.ConcurrentUpdate`
+and the transaction rolls back whole.
+
+The item's ``version`` counts its history rows: the row written by a step
+that takes the item from version ``v`` to ``v + n`` has sequence numbers
+``v + 1 .. v + n``, so history has no gaps and replaying it is a check
+(:meth:`Core.verify`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from workflow.core import joint as joint_rules
+from workflow.core.authz import holds_role, resolve_role
+from workflow.core.clock import SystemClock
+from workflow.core.inputs import model_for, validate_values
+from workflow.core.machine import JOINT_COMPLETE, EffectFailed, GuardFalse, Run, machine_for
+from workflow.core.ports import Clock, Directory, Store, StoreTransaction
+from workflow.core.values import Actor, AvailableEvent, Branch, HistoryEntry, ItemSnapshot
+from workflow.definition.compiled import Definition
+from workflow.definition.loader import Catalog, definition_from_json
+from workflow.definition.expr import EvaluationError
+from workflow.definition.model import EventSpec, FieldSpec, JointSpec, LocalText
+from workflow.errors import (
+    ConcurrentUpdate,
+    EventNotAllowed,
+    GuardFailed,
+    InvalidInput,
+    ItemNotFound,
+    NotAuthorized,
+    UnknownEvent,
+    WorkflowError,
+)
+
+__all__ = ["Core"]
+
+log = logging.getLogger("workflow.engine")
+
+_VERDICT = FieldSpec(
+    type="enum",
+    required=True,
+    options={
+        "agree": LocalText(zh="同意", en="Agree"),
+        "disagree": LocalText(zh="不同意", en="Disagree"),
+    },
+)
+_REASON_MAX = 2000
+
+
+@dataclasses.dataclass
+class _Step:
+    """What one operation will write, decided before anything is written."""
+
+    item: ItemSnapshot
+    rows: list[HistoryEntry]
+    new_branches: list[Branch]
+    changed_branches: list[Branch]
+
+
+class Core:
+    """Runs workflow items over a store, a catalog of definitions and a directory (no adapters).
+
+    Hosts use :class:`workflow.Engine`, which adds the SQL store and directory
+    adapters; the core itself only knows the ports of :mod:`workflow.core.ports`.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        definitions: Catalog,
+        *,
+        directory: Directory,
+        clock: Clock | None = None,
+    ) -> None:
+        self.store = store
+        self.catalog = definitions
+        self.directory = directory
+        self.clock: Clock = clock or SystemClock()
+        self._stored: dict[str, Definition] = {}
+
+    # -- definitions ------------------------------------------------------------------
+
+    def _definition(self, tx: StoreTransaction, digest: str) -> Definition:
+        """Return the exact version an item is pinned to, from the catalog or the store."""
+        found = self.catalog.by_hash(digest) or self._stored.get(digest)
+        if found is not None:
+            return found
+        source = tx.load_definition_source(digest)
+        if source is None:
+            raise WorkflowError(f"definition {digest[:12]} is neither loaded nor stored")
+        definition = definition_from_json(source)
+        self._stored[digest] = definition
+        return definition
+
+    # -- start --------------------------------------------------------------------------
+
+    def start(
+        self,
+        workflow_id: str,
+        actor: Actor,
+        data: Mapping[str, Any] | None = None,
+        *,
+        version: int | None = None,
+    ) -> ItemSnapshot:
+        """Start a new item of a workflow (its latest version unless ``version`` is given)."""
+        definition = self.catalog.get(workflow_id, version)
+        spec = definition.spec
+        values, problems = validate_values(model_for((definition.hash, "@start"), spec.fields), data)
+        if problems:
+            raise _invalid(None, "start", None, problems)
+        role, why = resolve_role(definition, spec.started_by, actor, values, self.directory)
+        if role is None:
+            _deny(None, "start", None, actor, spec.started_by, why)
+        now = self.clock.now()
+        with self.store.write() as tx:
+            tx.ensure_definition(definition)
+            item = ItemSnapshot(
+                id=0,
+                workflow_id=definition.id,
+                definition_hash=definition.hash,
+                state=spec.initial,
+                data=values,
+                version=1,
+                is_open=True,
+                created_by=actor.id,
+                created_at=now,
+                updated_at=now,
+            )
+            item = dataclasses.replace(item, id=tx.insert_item(item))
+            row = HistoryEntry(
+                item_id=item.id,
+                seq=1,
+                kind="start",
+                event="start",
+                from_state=None,
+                to_state=spec.initial,
+                actor_id=actor.id,
+                actor_role=role,
+                input=None,
+                reason=None,
+                changes=values,
+                definition_hash=definition.hash,
+                at=now,
+            )
+            tx.append_history([row])
+            joint = definition.states[spec.initial].joint
+            if joint is not None:
+                tx.insert_branches(self._open_branches(item, spec.initial, joint, 1, ()))
+        log.info("started %s %s as %s by %s", definition.id, item.id, spec.initial, actor.id)
+        return item
+
+    # -- fire ---------------------------------------------------------------------------
+
+    def fire(
+        self,
+        item_id: int,
+        event: str,
+        actor: Actor,
+        data: Mapping[str, Any] | None = None,
+        *,
+        reason: str | None = None,
+        expected_version: int | None = None,
+        retries: int = 0,
+    ) -> ItemSnapshot:
+        """Fire ``event`` on an item as ``actor``; return the item as it now is.
+
+        ``expected_version`` makes the fire conditional on the version the
+        caller last saw (optimistic locking for forms). Without it, a
+        conflicting concurrent write is retried up to ``retries`` times on
+        fresh data before :class:`~workflow.errors.ConcurrentUpdate` is raised.
+        """
+        attempt = 0
+        while True:
+            try:
+                with self.store.write() as tx:
+                    return self._fire(tx, item_id, event, actor, data, reason, expected_version)
+            except ConcurrentUpdate:
+                if expected_version is not None or attempt >= retries:
+                    raise
+                attempt += 1
+
+    def _fire(
+        self,
+        tx: StoreTransaction,
+        item_id: int,
+        event: str,
+        actor: Actor,
+        data: Mapping[str, Any] | None,
+        reason: str | None,
+        expected_version: int | None,
+    ) -> ItemSnapshot:
+        item = tx.load_item(item_id)
+        if item is None:
+            raise ItemNotFound(item_id)
+        if expected_version is not None and item.version != expected_version:
+            raise ConcurrentUpdate(
+                item_id=item_id,
+                event=event,
+                state=item.state,
+                expected=expected_version,
+                actual=item.version,
+            )
+        definition = self._definition(tx, item.definition_hash)
+        joint = definition.states[item.state].joint
+        if joint is not None and event == joint.answer.name:
+            step = self._answer(tx, definition, item, joint, actor, data, reason)
+        else:
+            step = self._event(tx, definition, item, event, actor, data, reason)
+        self._write(tx, step, item.version, event)
+        return step.item
+
+    def _event(
+        self,
+        tx: StoreTransaction,
+        definition: Definition,
+        item: ItemSnapshot,
+        event: str,
+        actor: Actor,
+        data: Mapping[str, Any] | None,
+        reason: str | None,
+    ) -> _Step:
+        machine = machine_for(definition)
+        state = item.state
+        if not machine.has_event(event) or event == JOINT_COMPLETE:
+            answers = {s.joint.answer.name for s in definition.states.values() if s.joint}
+            if event not in answers:
+                raise UnknownEvent(
+                    item_id=item.id, event=event, state=state, known=definition.event_names()
+                )
+        spec = _event_spec(definition, event, state)
+        if spec is None:
+            raise EventNotAllowed(
+                item_id=item.id, event=event, state=state, allowed=self._allowed(definition, item)
+            )
+        role, why = resolve_role(definition, spec.roles, actor, item.data, self.directory)
+        if role is None:
+            _deny(item.id, event, state, actor, spec.roles, why)
+        values, problems = validate_values(model_for((definition.hash, event), spec.input), data)
+        problems += _reason_problems(spec.reason, reason)
+        if problems:
+            raise _invalid(item.id, event, state, problems)
+        run = Run(state, dict(item.data), values, _actor_context(actor))
+        _apply(machine.fire, event, run, item, state)
+        now = self.clock.now()
+        rows = [
+            self._row(item, 1, "event", event, state, run.state, actor, role, values, reason, run.data, now)
+        ]
+        step = _Step(item, rows, [], [])
+        self._after_move(tx, definition, step, state, run, now)
+        return step
+
+    def _answer(
+        self,
+        tx: StoreTransaction,
+        definition: Definition,
+        item: ItemSnapshot,
+        joint: JointSpec,
+        actor: Actor,
+        data: Mapping[str, Any] | None,
+        reason: str | None,
+    ) -> _Step:
+        """Record one unit's answer to a joint-handling branch, and join if complete."""
+        event, state = joint.answer.name, item.state
+        role, why = resolve_role(definition, [joint.role], actor, item.data, self.directory)
+        if role is None:
+            _deny(item.id, event, state, actor, [joint.role], why)
+        branches = _current_round(tx.load_branches(item.id), state)
+        mine = [b for b in branches if self.directory.represents(actor.id, "unit", b.unit)]
+        open_mine = [b for b in mine if b.status == "open"]
+        if not open_mine:
+            why = (
+                "its unit's branch has already answered"
+                if mine
+                else "its unit has no branch in this joint handling"
+            )
+            _deny(item.id, event, state, actor, [joint.role], why)
+        fields = {**joint.answer.input, "verdict": _VERDICT}
+        values, problems = validate_values(model_for((definition.hash, event), fields), data)
+        problems += _reason_problems(joint.answer.reason, reason)
+        if problems:
+            raise _invalid(item.id, event, state, problems)
+        now = self.clock.now()
+        branch = dataclasses.replace(
+            open_mine[0],
+            status="answered",
+            verdict=str(values.pop("verdict")),
+            answer=values,
+            answered_by=actor.id,
+            answered_at=now,
+        )
+        answer_input = {"unit": branch.unit, "verdict": branch.verdict, **values}
+        rows = [
+            self._row(item, 1, "answer", event, state, state, actor, role, answer_input, reason, item.data, now)
+        ]
+        step = _Step(dataclasses.replace(item, updated_at=now), rows, [], [branch])
+        round_now = [branch if b.id == branch.id else b for b in branches]
+        self._join_if_complete(tx, definition, step, joint, round_now, now)
+        return step
+
+    def _join_if_complete(
+        self,
+        tx: StoreTransaction,
+        definition: Definition,
+        step: _Step,
+        joint: JointSpec,
+        branches: Sequence[Branch],
+        now: Any,
+    ) -> None:
+        lead = step.item.data.get(joint.lead) if joint.lead else None
+        tally = joint_rules.tally(branches, lead if isinstance(lead, str) else None)
+        if not joint_rules.is_complete(joint.complete_when, tally):
+            return
+        state = step.item.state
+        run = Run(state, dict(step.item.data), {}, {"id": "engine", "roles": []}, tally.context())
+        _apply(machine_for(definition).fire, JOINT_COMPLETE, run, step.item, state)
+        system = Actor("engine")
+        row = self._row(
+            step.item, len(step.rows) + 1, "auto", JOINT_COMPLETE, state, run.state, system, None,
+            tally.context(), None, run.data, now,
+        )
+        step.rows.append(row)
+        self._after_move(tx, definition, step, state, run, now, branches=branches)
+
+    def _after_move(
+        self,
+        tx: StoreTransaction,
+        definition: Definition,
+        step: _Step,
+        source: str,
+        run: Run,
+        now: Any,
+        branches: Sequence[Branch] | None = None,
+    ) -> None:
+        """Update the item for a move, and open or close joint-handling branches."""
+        target = run.state
+        final = definition.states[target].final
+        step.item = dataclasses.replace(
+            step.item,
+            state=target,
+            data=run.data,
+            is_open=not final,
+            closed_at=now if final else step.item.closed_at,
+            updated_at=now,
+        )
+        seq = step.item.version + len(step.rows)
+        source_joint = definition.states[source].joint
+        if source_joint is not None:
+            current = branches if branches is not None else _current_round(tx.load_branches(step.item.id), source)
+            if target != source:
+                changed = {b.id for b in step.changed_branches}
+                step.changed_branches.extend(
+                    dataclasses.replace(b, status="cancelled")
+                    for b in current
+                    if b.status == "open" and b.id not in changed
+                )
+            elif run.appended.get(source_joint.units):
+                opened_seq = current[0].opened_seq if current else seq
+                known = {b.unit for b in current}
+                added = [u for u in run.appended[source_joint.units] if u not in known]
+                step.new_branches.extend(
+                    self._open_branches(step.item, source, source_joint, opened_seq, added, now)
+                )
+        target_joint = definition.states[target].joint
+        if target_joint is not None and target != source:
+            step.new_branches.extend(
+                self._open_branches(step.item, target, target_joint, seq, None, now)
+            )
+
+    def _open_branches(
+        self,
+        item: ItemSnapshot,
+        state: str,
+        joint: JointSpec,
+        opened_seq: int,
+        units: Sequence[str] | None,
+        now: Any = None,
+    ) -> list[Branch]:
+        if units is None:
+            listed = item.data.get(joint.units) or []
+            units = [u for u in listed if isinstance(u, str)]
+            lead = item.data.get(joint.lead) if joint.lead else None
+            if joint.complete_when.rule == "lead_and_quorum" and isinstance(lead, str):
+                units = [lead, *units]
+        return [
+            Branch(
+                id=0,
+                item_id=item.id,
+                state=state,
+                opened_seq=opened_seq,
+                unit=unit,
+                status="open",
+                verdict=None,
+                answer=None,
+                answered_by=None,
+                opened_at=now or item.updated_at,
+                answered_at=None,
+            )
+            for unit in dict.fromkeys(units)
+        ]
+
+    def _row(
+        self,
+        item: ItemSnapshot,
+        offset: int,
+        kind: str,
+        event: str,
+        source: str | None,
+        target: str,
+        actor: Actor,
+        role: str | None,
+        values: Mapping[str, Any] | None,
+        reason: str | None,
+        new_data: Mapping[str, Any],
+        now: Any,
+    ) -> HistoryEntry:
+        changes = {k: v for k, v in new_data.items() if item.data.get(k) != v}
+        return HistoryEntry(
+            item_id=item.id,
+            seq=item.version + offset,
+            kind=kind,
+            event=event,
+            from_state=source,
+            to_state=target,
+            actor_id=actor.id,
+            actor_role=role,
+            input=dict(values) if values else None,
+            reason=reason,
+            changes=changes or None,
+            definition_hash=item.definition_hash,
+            at=now,
+        )
+
+    def _write(self, tx: StoreTransaction, step: _Step, read_version: int, event: str) -> None:
+        """Write a decided step: compare-and-swap the item first, then the rest."""
+        # Later rows of the same step see the data as changed by earlier rows.
+        item = dataclasses.replace(step.item, version=read_version + len(step.rows))
+        if not tx.update_item(item, read_version):
+            raise ConcurrentUpdate(
+                item_id=item.id,
+                event=event,
+                state=item.state,
+                expected=read_version,
+                actual=tx.current_version(item.id),
+            )
+        tx.append_history(step.rows)
+        if step.changed_branches:
+            tx.update_branches(step.changed_branches)
+        if step.new_branches:
+            tx.insert_branches(step.new_branches)
+        step.item = item
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get(self, item_id: int) -> ItemSnapshot:
+        """Return an item, or raise :class:`~workflow.errors.ItemNotFound`."""
+        with self.store.read() as tx:
+            item = tx.load_item(item_id)
+        if item is None:
+            raise ItemNotFound(item_id)
+        return item
+
+    def history(self, item_id: int) -> list[HistoryEntry]:
+        """Return an item's history, oldest first."""
+        with self.store.read() as tx:
+            if tx.load_item(item_id) is None:
+                raise ItemNotFound(item_id)
+            return tx.load_history(item_id)
+
+    def branches(self, item_id: int) -> list[Branch]:
+        """Return every joint-handling branch an item has had."""
+        with self.store.read() as tx:
+            if tx.load_item(item_id) is None:
+                raise ItemNotFound(item_id)
+            return tx.load_branches(item_id)
+
+    def definition(self, item: ItemSnapshot) -> Definition:
+        """Return the definition version an item is pinned to."""
+        with self.store.read() as tx:
+            return self._definition(tx, item.definition_hash)
+
+    def list(
+        self,
+        *,
+        workflow_id: str | None = None,
+        state: str | None = None,
+        is_open: bool | None = None,
+        data: Mapping[str, Any] | None = None,
+        after_id: int | None = None,
+        limit: int = 100,
+    ) -> list[ItemSnapshot]:
+        """List items by filters, ordered by id; page with ``after_id``."""
+        with self.store.read() as tx:
+            return tx.list_items(
+                workflow_id=workflow_id,
+                state=state,
+                is_open=is_open,
+                data=data,
+                after_id=after_id,
+                limit=max(1, min(limit, 10_000)),
+            )
+
+    def available_events(self, item_id: int, actor: Actor) -> list[AvailableEvent]:
+        """Return the events ``actor`` may fire on the item now (role and binding checked).
+
+        Guards that read ``input`` cannot be judged before the input exists,
+        so such events are listed; guards over the item alone are evaluated.
+        """
+        with self.store.read() as tx:
+            item = tx.load_item(item_id)
+            if item is None:
+                raise ItemNotFound(item_id)
+            definition = self._definition(tx, item.definition_hash)
+            branches = tx.load_branches(item_id)
+        found: list[AvailableEvent] = []
+        for index, spec in enumerate(definition.spec.events):
+            if _event_spec(definition, spec.name, item.state) is not spec:
+                continue
+            role, _ = resolve_role(definition, spec.roles, actor, item.data, self.directory)
+            if role is None or not _guards_may_pass(definition, index, spec, item, actor):
+                continue
+            found.append(_available(spec.name, spec.label.en, spec.label.zh, role, spec, definition))
+        joint = definition.states[item.state].joint
+        if joint is not None and holds_role(definition, joint.role, actor, item.data, self.directory):
+            current = _current_round(branches, item.state)
+            if any(
+                b.status == "open" and self.directory.represents(actor.id, "unit", b.unit)
+                for b in current
+            ):
+                answer = joint.answer
+                found.append(
+                    AvailableEvent(
+                        name=answer.name,
+                        label_en=answer.label.en,
+                        label_zh=answer.label.zh,
+                        role=joint.role,
+                        reason=answer.reason,
+                        inputs=("verdict", *answer.input),
+                        required_inputs=("verdict", *(k for k, f in answer.input.items() if f.required)),
+                        targets=(item.state,),
+                    )
+                )
+        return found
+
+    def _allowed(self, definition: Definition, item: ItemSnapshot) -> list[str]:
+        names = list(machine_for(definition).allowed_from(item.state))
+        joint = definition.states[item.state].joint
+        if joint is not None:
+            names.append(joint.answer.name)
+        return names
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _event_spec(definition: Definition, event: str, state: str) -> EventSpec | None:
+    """Return the declaration of ``event`` that may fire from leaf ``state``, if any."""
+    scope = {state, *definition.ancestors(state)}
+    for spec in definition.spec.events:
+        if spec.name == event and scope.intersection(spec.from_):
+            return spec
+    return None
+
+
+def _current_round(branches: Sequence[Branch], state: str) -> list[Branch]:
+    """Return the branches of the latest joint-handling round in ``state``."""
+    here = [b for b in branches if b.state == state]
+    if not here:
+        return []
+    latest = max(b.opened_seq for b in here)
+    return [b for b in here if b.opened_seq == latest]
+
+
+def _actor_context(actor: Actor) -> dict[str, Any]:
+    return {"id": actor.id, "roles": sorted(actor.roles)}
+
+
+def _reason_problems(policy: str, reason: str | None) -> list[tuple[str, str]]:
+    if reason is not None and not isinstance(reason, str):
+        return [("reason", "must be text")]
+    text = (reason or "").strip()
+    if policy == "required" and not text:
+        return [("reason", "is required for this event")]
+    if policy == "none" and text:
+        return [("reason", "this event takes no reason")]
+    if len(text) > _REASON_MAX:
+        return [("reason", f"is longer than {_REASON_MAX} characters")]
+    return []
+
+
+def _invalid(item_id: int | None, event: str, state: str | None, problems: Sequence[tuple[str, str]]) -> InvalidInput:
+    field, problem = problems[0]
+    return InvalidInput(
+        item_id=item_id, event=event, state=state, field=field, problem=problem, errors=problems
+    )
+
+
+def _deny(
+    item_id: int | None, event: str, state: str | None, actor: Actor, roles: Sequence[str], why: str
+) -> None:
+    """Log and raise a denial; the log names who and what, never the data."""
+    log.warning("denied %s on item %s (%s) to %s: %s", event, item_id, state, actor.id, why)
+    raise NotAuthorized(
+        item_id=item_id, event=event, state=state, actor_id=actor.id, roles=roles, reason=why
+    )
+
+
+def _apply(fire: Any, event: str, run: Run, item: ItemSnapshot, state: str) -> None:
+    """Run the machine, turning its internal failures into refusals."""
+    try:
+        fire(event, run)
+    except GuardFalse as failed:
+        guard = failed.guard
+        raise GuardFailed(
+            item_id=item.id,
+            event=event,
+            state=state,
+            guard=guard.expr if guard else "(no target's condition held)",
+            message=failed.detail or (guard.message.en if guard and guard.message else None),
+        ) from None
+    except EffectFailed as failed:
+        raise InvalidInput(
+            item_id=item.id, event=event, state=state, field=failed.target, problem=failed.detail
+        ) from None
+
+
+def _guards_may_pass(
+    definition: Definition, index: int, spec: EventSpec, item: ItemSnapshot, actor: Actor
+) -> bool:
+    """Evaluate the guards that do not read input; True if none of them is false."""
+    context = {"item": item.data, "actor": _actor_context(actor), "input": {}, "joint": {}}
+    for position, _guard in enumerate(spec.guard):
+        expression = definition.expressions[("events", index, "guard", position, "expr")]
+        if any(namespace == "input" for namespace, _ in expression.names):
+            continue
+        try:
+            if expression.evaluate(context) is not True:
+                return False
+        except EvaluationError:
+            return False
+    return True
+
+
+def _available(
+    name: str, label_en: str, label_zh: str, role: str, spec: EventSpec, definition: Definition
+) -> AvailableEvent:
+    del definition
+    return AvailableEvent(
+        name=name,
+        label_en=label_en,
+        label_zh=label_zh,
+        role=role,
+        reason=spec.reason,
+        inputs=tuple(spec.input),
+        required_inputs=tuple(k for k, f in spec.input.items() if f.required),
+        targets=tuple(c.state for c in spec.to) if spec.to else (),
+    )
