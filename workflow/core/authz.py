@@ -70,7 +70,9 @@ def resolve_role(
         if spec.group is not None:
             misses.append(f"not a member of group {spec.group!r} (role {role!r})")
         elif spec.relation is not None:
-            misses.append(f"not among the {spec.relation} of the item's {spec.field} (role {role!r})")
+            misses.append(
+                f"not among the {spec.relation} of the item's {spec.field} (role {role!r})"
+            )
         else:
             misses.append(f"does not act for the item's {spec.field} (role {role!r})")
     return None, "; ".join(misses)

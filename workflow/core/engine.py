@@ -37,12 +37,13 @@ from workflow.errors import (
     GuardFailed,
     InvalidInput,
     ItemNotFound,
+    MigrationRefused,
     NotAuthorized,
     UnknownEvent,
     WorkflowError,
 )
 
-__all__ = ["Core"]
+__all__ = ["Core", "replay_problems"]
 
 log = logging.getLogger("workflow.engine")
 
@@ -115,7 +116,9 @@ class Core:
         """Start a new item of a workflow (its latest version unless ``version`` is given)."""
         definition = self.catalog.get(workflow_id, version)
         spec = definition.spec
-        values, problems = validate_values(model_for((definition.hash, "@start"), spec.fields), data)
+        values, problems = validate_values(
+            model_for((definition.hash, "@start"), spec.fields), data
+        )
         if problems:
             raise _invalid(None, "start", None, problems)
         role, why = resolve_role(definition, spec.started_by, actor, values, self.directory)
@@ -253,7 +256,20 @@ class Core:
         _apply(machine.fire, event, run, item, state)
         now = self.clock.now()
         rows = [
-            self._row(item, 1, "event", event, state, run.state, actor, role, values, reason, run.data, now)
+            self._row(
+                item,
+                1,
+                "event",
+                event,
+                state,
+                run.state,
+                actor,
+                role,
+                values,
+                reason,
+                run.data,
+                now,
+            )
         ]
         step = _Step(item, rows, [], [])
         self._after_move(tx, definition, step, state, run, now)
@@ -300,7 +316,20 @@ class Core:
         )
         answer_input = {"unit": branch.unit, "verdict": branch.verdict, **values}
         rows = [
-            self._row(item, 1, "answer", event, state, state, actor, role, answer_input, reason, item.data, now)
+            self._row(
+                item,
+                1,
+                "answer",
+                event,
+                state,
+                state,
+                actor,
+                role,
+                answer_input,
+                reason,
+                item.data,
+                now,
+            )
         ]
         step = _Step(dataclasses.replace(item, updated_at=now), rows, [], [branch])
         round_now = [branch if b.id == branch.id else b for b in branches]
@@ -325,8 +354,18 @@ class Core:
         _apply(machine_for(definition).fire, JOINT_COMPLETE, run, step.item, state)
         system = Actor("engine")
         row = self._row(
-            step.item, len(step.rows) + 1, "auto", JOINT_COMPLETE, state, run.state, system, None,
-            tally.context(), None, run.data, now,
+            step.item,
+            len(step.rows) + 1,
+            "auto",
+            JOINT_COMPLETE,
+            state,
+            run.state,
+            system,
+            None,
+            tally.context(),
+            None,
+            run.data,
+            now,
         )
         step.rows.append(row)
         self._after_move(tx, definition, step, state, run, now, branches=branches)
@@ -355,7 +394,11 @@ class Core:
         seq = step.item.version + len(step.rows)
         source_joint = definition.states[source].joint
         if source_joint is not None:
-            current = branches if branches is not None else _current_round(tx.load_branches(step.item.id), source)
+            current = (
+                branches
+                if branches is not None
+                else _current_round(tx.load_branches(step.item.id), source)
+            )
             if target != source:
                 changed = {b.id for b in step.changed_branches}
                 step.changed_branches.extend(
@@ -528,9 +571,13 @@ class Core:
             role, _ = resolve_role(definition, spec.roles, actor, item.data, self.directory)
             if role is None or not _guards_may_pass(definition, index, spec, item, actor):
                 continue
-            found.append(_available(spec.name, spec.label.en, spec.label.zh, role, spec, definition))
+            found.append(
+                _available(spec.name, spec.label.en, spec.label.zh, role, spec, definition)
+            )
         joint = definition.states[item.state].joint
-        if joint is not None and holds_role(definition, joint.role, actor, item.data, self.directory):
+        if joint is not None and holds_role(
+            definition, joint.role, actor, item.data, self.directory
+        ):
             current = _current_round(branches, item.state)
             if any(
                 b.status == "open" and self.directory.represents(actor.id, "unit", b.unit)
@@ -545,11 +592,120 @@ class Core:
                         role=joint.role,
                         reason=answer.reason,
                         inputs=("verdict", *answer.input),
-                        required_inputs=("verdict", *(k for k, f in answer.input.items() if f.required)),
+                        required_inputs=(
+                            "verdict",
+                            *(k for k, f in answer.input.items() if f.required),
+                        ),
                         targets=(item.state,),
                     )
                 )
         return found
+
+    # -- verification and migration -------------------------------------------------
+
+    def verify(self, item_id: int) -> list[str]:
+        """Replay an item's history and compare with its stored state; return discrepancies.
+
+        An empty list means: sequence numbers run 1..version without gaps, the
+        first row starts the item, each row leaves from where the previous one
+        arrived, and the replayed state and data equal what is stored.
+        """
+        with self.store.read() as tx:
+            item = tx.load_item(item_id)
+            if item is None:
+                raise ItemNotFound(item_id)
+            rows = tx.load_history(item_id)
+        return replay_problems(item, rows)
+
+    def migrate(
+        self,
+        workflow_id: str,
+        *,
+        to_version: int | None = None,
+        state_map: Mapping[str, str] | None = None,
+        actor: Actor | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, int]:
+        """Move running items of a workflow to a newer definition version.
+
+        Checked first, for every item: the (mapped) state must exist as a leaf
+        in the new version, and every field the new version requires must have
+        a value or a default. If any item fails, nothing moves and
+        :class:`~workflow.errors.MigrationRefused` says why, by state. Returns
+        the number of items moved per ``old_state->new_state``.
+        """
+        target = self.catalog.get(workflow_id, to_version)
+        mapping = dict(state_map or {})
+        who = actor or Actor("engine")
+        with self.store.read() as tx:
+            running = _all_items(tx, workflow_id)
+            pinned = {i.definition_hash for i in running}
+            sources = {digest: self._definition(tx, digest) for digest in pinned}
+        plan: dict[str, int] = {}
+        reasons: dict[str, int] = {}
+        moves: list[tuple[ItemSnapshot, str, dict[str, Any]]] = []
+        for item in running:
+            if item.definition_hash == target.hash:
+                continue
+            if sources[item.definition_hash].version > target.version:
+                continue
+            new_state = mapping.get(item.state, item.state)
+            problem = _migration_problem(target, item, new_state)
+            if problem:
+                reasons[problem] = reasons.get(problem, 0) + 1
+                continue
+            data = _migrated_data(target, item.data)
+            moves.append((item, new_state, data))
+            key = f"{item.state}->{new_state}"
+            plan[key] = plan.get(key, 0) + 1
+        if reasons:
+            raise MigrationRefused(
+                workflow_id, [f"{n} item(s): {why}" for why, n in sorted(reasons.items())]
+            )
+        if dry_run or not moves:
+            return plan
+        now = self.clock.now()
+        with self.store.write() as tx:
+            tx.ensure_definition(target)
+            for item, new_state, data in moves:
+                moved = dataclasses.replace(
+                    item,
+                    state=new_state,
+                    data=data,
+                    definition_hash=target.hash,
+                    version=item.version + 1,
+                    updated_at=now,
+                )
+                row = self._row(
+                    item,
+                    1,
+                    "migrate",
+                    "@migrate",
+                    item.state,
+                    new_state,
+                    who,
+                    None,
+                    {
+                        "from_version": sources[item.definition_hash].version,
+                        "to_version": target.version,
+                    },
+                    None,
+                    data,
+                    now,
+                )
+                if not tx.update_item(
+                    dataclasses.replace(moved, definition_hash=target.hash), item.version
+                ):
+                    raise ConcurrentUpdate(
+                        item_id=item.id,
+                        event="@migrate",
+                        state=item.state,
+                        expected=item.version,
+                        actual=tx.current_version(item.id),
+                    )
+                tx.append_history([dataclasses.replace(row, definition_hash=target.hash)])
+        log.info("migrated %d %s item(s) to version %d", len(moves), workflow_id, target.version)
+        return plan
 
     def _allowed(self, definition: Definition, item: ItemSnapshot) -> list[str]:
         names = list(machine_for(definition).allowed_from(item.state))
@@ -560,6 +716,71 @@ class Core:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def replay_problems(item: ItemSnapshot, rows: Sequence[HistoryEntry]) -> list[str]:
+    """Replay history rows and say where they disagree with the stored item."""
+    problems: list[str] = []
+    data: dict[str, Any] = {}
+    state: str | None = None
+    for expected_seq, row in enumerate(rows, start=1):
+        if row.seq != expected_seq:
+            problems.append(f"history row {row.seq} found where {expected_seq} was expected")
+            break
+        if expected_seq == 1 and row.kind != "start":
+            problems.append("the first history row does not start the item")
+        if expected_seq > 1 and row.from_state != state:
+            problems.append(
+                f"row {row.seq} leaves {row.from_state!r}, but the item was in {state!r}"
+            )
+        data.update(row.changes or {})
+        state = row.to_state
+    if len(rows) != item.version:
+        problems.append(f"{len(rows)} history rows for version {item.version}")
+    if state != item.state:
+        problems.append(f"replayed state {state!r} != stored state {item.state!r}")
+    if data != dict(item.data):
+        differing = sorted(k for k in set(data) | set(item.data) if data.get(k) != item.data.get(k))
+        problems.append(f"replayed data differs in: {', '.join(differing)}")
+    return problems
+
+
+def _all_items(tx: StoreTransaction, workflow_id: str) -> list[ItemSnapshot]:
+    found: list[ItemSnapshot] = []
+    after: int | None = None
+    while True:
+        page = tx.list_items(
+            workflow_id=workflow_id, state=None, is_open=True, data=None, after_id=after, limit=1000
+        )
+        found.extend(page)
+        if len(page) < 1000:
+            return found
+        after = page[-1].id
+
+
+def _migration_problem(target: Definition, item: ItemSnapshot, state: str) -> str | None:
+    if state not in target.states:
+        return f"state {state!r} does not exist in version {target.version} (give a state mapping)"
+    if target.is_group(state):
+        return (
+            f"state {state!r} is a group in version {target.version}; map it to one of its states"
+        )
+    if target.states[state].joint is not None and state != item.state:
+        return f"cannot map into joint-handling state {state!r}: its branches would be missing"
+    for name, spec in target.spec.fields.items():
+        if spec.required and item.data.get(name) is None and spec.default is None:
+            return f"field {name!r} is required in version {target.version} and has no value"
+    return None
+
+
+def _migrated_data(target: Definition, data: Mapping[str, Any]) -> dict[str, Any]:
+    fields = target.spec.fields
+    return {
+        name: data.get(name)
+        if data.get(name) is not None
+        else (spec.default if spec.default is not None else ([] if spec.type == "list" else None))
+        for name, spec in fields.items()
+    }
 
 
 def _event_spec(definition: Definition, event: str, state: str) -> EventSpec | None:
@@ -597,7 +818,9 @@ def _reason_problems(policy: str, reason: str | None) -> list[tuple[str, str]]:
     return []
 
 
-def _invalid(item_id: int | None, event: str, state: str | None, problems: Sequence[tuple[str, str]]) -> InvalidInput:
+def _invalid(
+    item_id: int | None, event: str, state: str | None, problems: Sequence[tuple[str, str]]
+) -> InvalidInput:
     field, problem = problems[0]
     return InvalidInput(
         item_id=item_id, event=event, state=state, field=field, problem=problem, errors=problems

@@ -58,7 +58,9 @@ def _python_type(spec: FieldSpec) -> Any:
         return Literal[tuple(spec.options or ())]
     if kind == "ref":
         return Annotated[str, Strict(), Field(min_length=1, max_length=_REF_MAX)]
-    element = Annotated[str, Strict(), Field(min_length=1, max_length=_REF_MAX if spec.items == "ref" else 200)]
+    element = Annotated[
+        str, Strict(), Field(min_length=1, max_length=_REF_MAX if spec.items == "ref" else 200)
+    ]
     return Annotated[
         list[element],  # type: ignore[valid-type]
         Field(min_length=spec.min_length, max_length=max_length),
@@ -72,7 +74,9 @@ def _build(name: str, fields: Mapping[str, FieldSpec], *, all_optional: bool) ->
         if spec.required and not all_optional:
             definitions[field_name] = (annotation, ...)
         else:
-            default = spec.default if spec.default is not None else ([] if spec.type == "list" else None)
+            default = (
+                spec.default if spec.default is not None else ([] if spec.type == "list" else None)
+            )
             definitions[field_name] = (annotation | None, default)
     return create_model(name, __base__=_Values, **definitions)
 
@@ -130,5 +134,7 @@ def validate_values(
         validated = model.model_validate(dict(values or {}))
     except ValidationError as error:
         allowed = list(model.model_fields)
-        return {}, [_message(e, allowed) for e in error.errors(include_url=False, include_input=False)]
+        return {}, [
+            _message(e, allowed) for e in error.errors(include_url=False, include_input=False)
+        ]
     return validated.model_dump(mode="json"), []

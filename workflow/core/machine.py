@@ -101,7 +101,9 @@ class CompiledMachine:
         return self.definition.expressions[path]
 
     def _add_event(self, index: int, event: EventSpec) -> None:
-        leaves = sorted({leaf for source in event.from_ for leaf in self.definition.leaves_under(source)})
+        leaves = sorted(
+            {leaf for source in event.from_ for leaf in self.definition.leaves_under(source)}
+        )
         self.sources[event.name] = self.sources.get(event.name, frozenset()) | frozenset(leaves)
         base: Path = ("events", index)
         guards = [
@@ -203,9 +205,7 @@ class CompiledMachine:
 
             return assign
         if effect.append is not None:
-            appends = [
-                (name, self._expr((*path, "append", name))) for name in effect.append
-            ]
+            appends = [(name, self._expr((*path, "append", name))) for name in effect.append]
 
             def append(event_data: EventData) -> None:
                 run: Run = event_data.model
@@ -221,7 +221,9 @@ class CompiledMachine:
         extend = effect.extend_deadline
         assert extend is not None  # exactly one key is set, checked at load
         amount: CompiledExpression | int = (
-            self._expr((*path, "extend_deadline", "by")) if isinstance(extend.by, str) else extend.by
+            self._expr((*path, "extend_deadline", "by"))
+            if isinstance(extend.by, str)
+            else extend.by
         )
 
         def extend_deadline(event_data: EventData) -> None:

@@ -118,5 +118,3 @@ class Store(Protocol):
     def write(self) -> AbstractContextManager[StoreTransaction]:
         """Open a transaction that will write (serialized early where the database needs it)."""
         ...
-
-
