@@ -15,6 +15,7 @@ that takes the item from version ``v`` to ``v + n`` has sequence numbers
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
@@ -552,7 +553,7 @@ class Core:
                 limit=max(1, min(limit, 10_000)),
             )
 
-    def available_events(self, item_id: int, actor: Actor) -> list[AvailableEvent]:
+    def available_events(self, item_id: int, actor: Actor) -> builtins.list[AvailableEvent]:
         """Return the events ``actor`` may fire on the item now (role and binding checked).
 
         Guards that read ``input`` cannot be judged before the input exists,
@@ -603,7 +604,7 @@ class Core:
 
     # -- verification and migration -------------------------------------------------
 
-    def verify(self, item_id: int) -> list[str]:
+    def verify(self, item_id: int) -> builtins.list[str]:
         """Replay an item's history and compare with its stored state; return discrepancies.
 
         An empty list means: sequence numbers run 1..version without gaps, the
@@ -707,7 +708,7 @@ class Core:
         log.info("migrated %d %s item(s) to version %d", len(moves), workflow_id, target.version)
         return plan
 
-    def _allowed(self, definition: Definition, item: ItemSnapshot) -> list[str]:
+    def _allowed(self, definition: Definition, item: ItemSnapshot) -> builtins.list[str]:
         names = list(machine_for(definition).allowed_from(item.state))
         joint = definition.states[item.state].joint
         if joint is not None:

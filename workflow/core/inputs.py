@@ -62,7 +62,7 @@ def _python_type(spec: FieldSpec) -> Any:
         str, Strict(), Field(min_length=1, max_length=_REF_MAX if spec.items == "ref" else 200)
     ]
     return Annotated[
-        list[element],  # type: ignore[valid-type]
+        list[element],  # type: ignore[valid-type, unused-ignore]
         Field(min_length=spec.min_length, max_length=max_length),
     ]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from transitions import EventData, Machine, MachineError
 
@@ -117,10 +117,10 @@ class CompiledMachine:
         if event.to is None:
             self._machine.add_transition(
                 event.name,
-                leaves,
+                cast(Any, leaves),
                 None,
                 conditions=[self._condition(guards, None)],
-                before=effects,
+                before=cast(Any, effects),
             )
             return
         self._add_choices(event.name, leaves, event.to, (*base, "to"), guards, effects)
@@ -138,10 +138,10 @@ class CompiledMachine:
             when = self._expr((*path, position, "when")) if choice.when is not None else None
             self._machine.add_transition(
                 trigger,
-                list(leaves),
+                cast(Any, list(leaves)),
                 choice.state,
                 conditions=[self._condition(guards or [], when)],
-                before=list(effects),
+                before=cast(Any, list(effects)),
             )
 
     @staticmethod
@@ -149,7 +149,7 @@ class CompiledMachine:
         guards: list[tuple[GuardSpec, CompiledExpression]], when: CompiledExpression | None
     ) -> Callable[[EventData], bool]:
         def condition(event_data: EventData) -> bool:
-            run: Run = event_data.model
+            run = cast(Run, event_data.model)
             if not run.guards_checked:
                 run.guards_checked = True
                 for guard, expression in guards:
@@ -182,7 +182,7 @@ class CompiledMachine:
             }
 
             def set_fields(event_data: EventData) -> None:
-                run: Run = event_data.model
+                run = cast(Run, event_data.model)
                 values = {}
                 for name, target in targets.items():
                     values[name] = _value(target, run, name)
@@ -198,7 +198,7 @@ class CompiledMachine:
                 assigned.append((field_name, self._expr((*path, "assign", role)), is_list))
 
             def assign(event_data: EventData) -> None:
-                run: Run = event_data.model
+                run = cast(Run, event_data.model)
                 for field_name, expression, is_list in assigned:
                     value = _value(expression, run, field_name)
                     run.data[field_name] = [value] if is_list else value
@@ -208,7 +208,7 @@ class CompiledMachine:
             appends = [(name, self._expr((*path, "append", name))) for name in effect.append]
 
             def append(event_data: EventData) -> None:
-                run: Run = event_data.model
+                run = cast(Run, event_data.model)
                 for name, expression in appends:
                     value = _value(expression, run, name)
                     current = list(run.data.get(name) or [])
@@ -227,7 +227,7 @@ class CompiledMachine:
         )
 
         def extend_deadline(event_data: EventData) -> None:
-            run: Run = event_data.model
+            run = cast(Run, event_data.model)
             value = _value(amount, run, "extend_deadline")
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise EffectFailed("extend_deadline", "the extension must be a whole number >= 1")
