@@ -35,7 +35,9 @@ def shipped_definitions() -> str:
     return str(Path(__file__).resolve().parents[1] / "definitions")
 
 
-def load_definitions(definitions: Catalog | str | os.PathLike[str] | Iterable[str] | None) -> Catalog:
+def load_definitions(
+    definitions: Catalog | str | os.PathLike[str] | Iterable[str] | None,
+) -> Catalog:
     """Return a catalog from a catalog, a path, several paths, or None (the shipped ones)."""
     if isinstance(definitions, Catalog):
         return definitions

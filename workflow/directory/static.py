@@ -59,7 +59,9 @@ class StaticDirectory:
 
     def units_of(self, person: str) -> list[str]:
         """Return the units ``person`` acts for (for the CLI and demos)."""
-        return sorted(e for (k, e), people in self._members.items() if k == "unit" and person in people)
+        return sorted(
+            e for (k, e), people in self._members.items() if k == "unit" and person in people
+        )
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> StaticDirectory:
@@ -75,8 +77,7 @@ class StaticDirectory:
             kind = _KINDS.get(section)
             if kind is None:
                 raise WorkflowError(
-                    f"directory: unknown section {section!r} (expected groups, "
-                    f"{', '.join(_KINDS)})"
+                    f"directory: unknown section {section!r} (expected groups, {', '.join(_KINDS)})"
                 )
             for entry, spec in _mapping(value, section).items():
                 if isinstance(spec, list):

@@ -1,0 +1,1 @@
+"""Revision scripts, one file per revision; Alembic loads them by path, not by import."""
