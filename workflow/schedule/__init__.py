@@ -1,0 +1,1 @@
+"""Deadlines, business calendars, the escalation ladder, reviews and the scan."""
