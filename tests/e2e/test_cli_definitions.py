@@ -107,3 +107,45 @@ def test_module_and_console_script_agree() -> None:
     result = subprocess.run([script, "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "validate" in result.stdout
+
+
+def test_schema_fragment_prints_the_shipped_fragment_schema() -> None:
+    result = run("schema", "--fragment")
+    assert result.returncode == 0
+    assert result.stdout == (DEFINITIONS / "workflow-fragment.schema.json").read_text(
+        encoding="utf-8"
+    )
+
+
+def test_graph_svg_without_graphviz_exits_4(tmp_path: Path) -> None:
+    (tmp_path / "wf.yaml").write_text(MINIMAL, encoding="utf-8")
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")}
+    env["PATH"] = str(empty)  # no `dot` anywhere
+    result = subprocess.run(
+        [*WORKFLOW, "graph", "wf.yaml", "--format", "svg"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 4, result.stderr
+    assert "Graphviz program 'dot' not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_graph_errors_show_paths_as_validate_does(tmp_path: Path) -> None:
+    folder = tmp_path / "defs"
+    folder.mkdir()
+    (folder / "wf.yaml").write_text(MINIMAL.replace("to: done", "to: dnoe"), encoding="utf-8")
+    expected = "defs/wf.yaml:41:9: unknown state 'dnoe'; did you mean 'done'?"
+    by_id = run("--definitions", str(folder), "graph", "mini", cwd=tmp_path)
+    by_file = run("graph", str(folder / "wf.yaml"), cwd=tmp_path)
+    validated = run("validate", str(folder), cwd=tmp_path)
+    assert by_id.returncode == by_file.returncode == validated.returncode == 1
+    assert by_id.stderr.splitlines() == [expected]
+    assert by_file.stderr.splitlines() == [expected]
+    assert validated.stdout.splitlines() == [expected]

@@ -142,7 +142,7 @@ def test_role_bound_to_unknown_field(tmp_path: Path) -> None:
 
 def test_role_bound_to_a_non_reference_field(tmp_path: Path) -> None:
     text = MINIMAL.replace("    field: unit\n", "    field: count\n")
-    expect(tmp_path, text, "count", "is an integer, not a reference", nth=1)
+    expect(tmp_path, text, "count", "is an integer field, not a reference", nth=1)
 
 
 def test_unreachable_state(tmp_path: Path) -> None:
@@ -187,7 +187,13 @@ def test_start_event_must_enter_the_state(tmp_path: Path) -> None:
         "deadline: {amount: 2, unit: working_days}",
         "deadline: {amount: 2, unit: working_days, start_event: finish}",
     )
-    expect(tmp_path, text, "finish}", "cannot start its clock")
+    expect(
+        tmp_path,
+        text,
+        "finish}",
+        "the clock of 'new' can only be started by an event that enters it or fires inside "
+        "it without leaving; 'finish' does neither",
+    )
 
 
 def test_enum_default_must_be_an_option(tmp_path: Path) -> None:
@@ -224,8 +230,21 @@ def test_guard_enum_literal_typo(tmp_path: Path) -> None:
 
 def test_guard_must_be_boolean(tmp_path: Path) -> None:
     text = _with_guard("item.count + 1")
-    found = problems(tmp_path, text)
-    assert any("boolean" in p for p in found), found
+    expect(
+        tmp_path,
+        text,
+        "item.count + 1",
+        "expected a boolean (true/false) expression, got an integer",
+    )
+
+
+def test_a_boolean_that_may_be_null_is_a_guard(tmp_path: Path) -> None:
+    text = _with_guard("item.flag").replace(
+        "roles:\n  office:", "  flag:\n    type: boolean\nroles:\n  office:", 1
+    )
+    path = tmp_path / "wf.yaml"
+    path.write_text(text, encoding="utf-8")
+    load_definition(str(path))
 
 
 def test_set_effect_type_mismatch(tmp_path: Path) -> None:
@@ -300,3 +319,306 @@ def test_huge_file_is_refused_before_parsing(tmp_path: Path) -> None:
     found = problems(tmp_path, "x: " + "y" * 5_000_000)
     assert time.perf_counter() - started < 0.5
     assert "larger than the limit" in found[0]
+
+
+# -- literal values: dates, ranges, lengths, nulls -----------------------------------
+
+
+def _with_field(declaration: str) -> str:
+    """MINIMAL with one more item field, `extra`, declared by the given YAML lines."""
+    return MINIMAL.replace("roles:\n  office:", f"  extra:\n{declaration}roles:\n  office:", 1)
+
+
+def _with_effect(effect: str) -> str:
+    """MINIMAL whose `start` event has one effect."""
+    return MINIMAL.replace("    roles: office\n", f"    roles: office\n    effects:\n{effect}", 1)
+
+
+def test_unquoted_impossible_date_is_a_positioned_problem(tmp_path: Path) -> None:
+    text = _with_field("    type: date\n    default: 2024-02-30\n")
+    found = problems(tmp_path, text)
+    line, column = where(text, "2024-02-30")
+    assert found == [
+        f"{tmp_path / 'wf.yaml'}:{line}:{column}: '2024-02-30' is not a valid date "
+        "(ISO text such as '2024-03-01')"
+    ]
+
+
+def test_unquoted_dates_stay_text(tmp_path: Path) -> None:
+    text = _with_field("    type: date\n    default: 2024-03-01\n")
+    path = tmp_path / "wf.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert load_definition(str(path)).spec.fields["extra"].default == "2024-03-01"
+
+
+def test_datetime_default_needs_a_time_zone(tmp_path: Path) -> None:
+    text = _with_field("    type: datetime\n    default: 2024-03-01T09:30:00\n")
+    expect(tmp_path, text, "2024-03-01T09:30:00", "'2024-03-01T09:30:00' has no time zone")
+    aware = _with_field("    type: datetime\n    default: 2024-03-01T09:30:00+08:00\n")
+    path = tmp_path / "ok.yaml"
+    path.write_text(aware, encoding="utf-8")
+    load_definition(str(path))
+
+
+@pytest.mark.parametrize(
+    ("declaration", "needle", "message"),
+    [
+        (
+            "    type: integer\n    min: 1\n    max: 5\n    default: 7\n",
+            "7",
+            "7 is above the maximum of 5 ('max')",
+        ),
+        (
+            "    type: number\n    min: 0.5\n    default: 0\n",
+            "0\n",
+            "0 is below the minimum of 0.5 ('min')",
+        ),
+        (
+            "    type: string\n    max_length: 3\n    default: abcd\n",
+            "abcd",
+            "the text has 4 characters, more than the maximum of 3 ('max_length')",
+        ),
+        (
+            "    type: string\n    min_length: 5\n    default: abc\n",
+            "abc",
+            "the text has 3 characters, fewer than the minimum of 5 ('min_length')",
+        ),
+        (
+            f"    type: string\n    default: {'x' * 201}\n",
+            "x" * 201,
+            "the text has 201 characters, more than the maximum of 200 "
+            "(the default for string fields)",
+        ),
+        (
+            "    type: list\n    max_length: 1\n    default: [a, b]\n",
+            "[a, b]",
+            "the list has 2 elements, more than the maximum of 1 ('max_length')",
+        ),
+        (
+            "    type: list\n    min_length: 2\n    default: [a]\n",
+            "[a]",
+            "the list has 1 element, fewer than the minimum of 2 ('min_length')",
+        ),
+    ],
+)
+def test_default_must_respect_the_bounds(
+    tmp_path: Path, declaration: str, needle: str, message: str
+) -> None:
+    text = _with_field(declaration)
+    expect(tmp_path, text, needle, message, nth=text.count(needle) - 1)
+
+
+@pytest.mark.parametrize(("kind", "implicit"), [("string", 200), ("text", 20000), ("list", 100)])
+def test_min_length_above_the_implicit_maximum(tmp_path: Path, kind: str, implicit: int) -> None:
+    text = _with_field(f"    type: {kind}\n    min_length: {implicit + 1}\n")
+    expect(
+        tmp_path,
+        text,
+        str(implicit + 1),
+        f"'min_length' is {implicit + 1}, above the maximum length of "
+        f"a {kind} field without 'max_length' ({implicit}); give a 'max_length'",
+    )
+
+
+def test_min_length_with_a_max_length_is_fine(tmp_path: Path) -> None:
+    text = _with_field("    type: string\n    min_length: 300\n    max_length: 400\n")
+    path = tmp_path / "wf.yaml"
+    path.write_text(text, encoding="utf-8")
+    load_definition(str(path))
+
+
+def test_literal_null_cannot_empty_a_required_field(tmp_path: Path) -> None:
+    text = _with_effect("      - set: {extra: null}\n").replace(
+        "roles:\n  office:", "  extra:\n    type: string\n    required: true\nroles:\n  office:", 1
+    )
+    expect(tmp_path, text, "null}", "field 'extra' is required, so it cannot be set to null")
+
+
+def test_literal_null_may_empty_an_optional_field(tmp_path: Path) -> None:
+    text = _with_effect("      - set: {unit: null}\n")
+    path = tmp_path / "wf.yaml"
+    path.write_text(text, encoding="utf-8")
+    load_definition(str(path))
+
+
+def test_set_literal_is_checked_against_the_bounds(tmp_path: Path) -> None:
+    text = _with_effect("      - set: {count: -1}\n").replace(
+        "    default: 0\n", "    default: 0\n    min: 0\n"
+    )
+    expect(tmp_path, text, "-1}", "-1 is below the minimum of 0 ('min')")
+
+
+# -- messages say what they mean, in plain English -------------------------------------
+
+
+def test_messages_use_the_right_article(tmp_path: Path) -> None:
+    text = _with_effect("      - set: {extra: item.unit}\n").replace(
+        "roles:\n  office:", "  extra:\n    type: ref\n    ref: enterprise\nroles:\n  office:", 1
+    )
+    expect(
+        tmp_path,
+        text,
+        "item.unit}",
+        "field 'extra' is a reference to an enterprise, but the expression gives "
+        "a reference to a unit or null",
+    )
+
+
+def test_text_fields_are_called_text_fields(tmp_path: Path) -> None:
+    text = _with_effect("      - set: {extra: item.count}\n").replace(
+        "roles:\n  office:", "  extra:\n    type: text\nroles:\n  office:", 1
+    )
+    expect(
+        tmp_path,
+        text,
+        "item.count}",
+        "field 'extra' is a text field, but the expression gives an integer",
+    )
+
+
+# -- joint handling: no stuck items, a role the units hold ------------------------------
+
+JOINT_FIELDS = """\
+  co_units:
+    type: list
+    items: ref
+    ref: unit
+roles:
+  co_unit:
+    field: co_units
+"""
+
+
+def _with_joint(then: str, *, role: str = "co_unit", extra: str = "") -> str:
+    """MINIMAL whose `doing` state does joint handling over `co_units`."""
+    joint = (
+        "    joint:\n"
+        "      units: co_units\n"
+        f"      role: {role}\n"
+        f"{extra}"
+        "      answer: {name: opine, label: {zh: 意見, en: Opinion}}\n"
+        "      complete_when: {rule: all}\n"
+        f"      then:{then}"
+    )
+    text = MINIMAL.replace("roles:\n", JOINT_FIELDS, 1)
+    return text.replace(
+        "    label: {zh: 辦理, en: Doing}\n", f"    label: {{zh: 辦理, en: Doing}}\n{joint}", 1
+    )
+
+
+def test_joint_with_a_fallback_is_valid(tmp_path: Path) -> None:
+    text = _with_joint(
+        "\n        - when: joint.disagreed > 0\n          state: new\n        - state: done\n"
+    )
+    path = tmp_path / "wf.yaml"
+    path.write_text(text, encoding="utf-8")
+    load_definition(str(path))
+
+
+def test_joint_then_needs_a_fallback(tmp_path: Path) -> None:
+    text = _with_joint(
+        "\n        - when: joint.disagreed > 0\n          state: new\n"
+        "        - when: joint.agreed > 0\n          state: done\n"
+    )
+    expect(
+        tmp_path,
+        text,
+        "when: joint.agreed",
+        "the last choice must have no 'when', or an item could be stuck in joint handling "
+        "when none matches",
+    )
+
+
+def test_event_choices_need_no_fallback(tmp_path: Path) -> None:
+    # An event whose choices all fail is refused, and nothing changes: nothing gets stuck.
+    text = MINIMAL.replace(
+        "    to: done\n", "    to:\n      - when: item.count > 0\n        state: done\n"
+    )
+    path = tmp_path / "wf.yaml"
+    path.write_text(text, encoding="utf-8")
+    load_definition(str(path))
+
+
+def test_joint_role_must_be_bound_to_the_units(tmp_path: Path) -> None:
+    text = _with_joint(" done\n", role="office")
+    expect(
+        tmp_path,
+        text,
+        "office\n      answer",
+        "role 'office' is bound to the group 'office', so no unit with a branch would hold it; "
+        "the role of joint handling must be bound (field:) to 'co_units'",
+    )
+    text = _with_joint(" done\n", role="unit")
+    expect(tmp_path, text, "unit\n      answer", "role 'unit' is bound to the field 'unit'")
+
+
+def test_lead_and_quorum_role_may_be_bound_to_the_lead(tmp_path: Path) -> None:
+    text = _with_joint(" done\n", role="unit", extra="      lead: unit\n").replace(
+        "complete_when: {rule: all}", "complete_when: {rule: lead_and_quorum, count: 1}"
+    )
+    path = tmp_path / "wf.yaml"
+    path.write_text(text, encoding="utf-8")
+    load_definition(str(path))
+    # With another rule, the lead has no branch of its own, so the lead field will not do.
+    text = text.replace("{rule: lead_and_quorum, count: 1}", "{rule: all}")
+    expect(tmp_path, text, "unit\n      lead", "bound (field:) to 'co_units'")
+
+
+# -- positions inside expressions written over several lines ------------------------------
+
+
+def _with_raw_guard(lines: str) -> str:
+    """MINIMAL whose `start` event has the guard written as given (YAML after `guard:`)."""
+    return MINIMAL.replace("    roles: office\n", f"    roles: office\n    guard:{lines}", 1)
+
+
+@pytest.mark.parametrize(
+    "guard",
+    [
+        # folded: the lines are joined with spaces
+        " >-\n      item.count > 1\n      and item.count < 10\n      and item.cuont != 5\n",
+        " >\n      item.count > 1\n      and item.count < 10\n      and item.cuont != 5\n",
+        # literal: the line breaks are kept, so the expression needs its parentheses
+        " |-\n      (item.count > 1\n        and item.count < 10\n        and item.cuont != 5)\n",
+        " |\n      (item.count > 1\n\n       and item.cuont != 5)\n",
+        # plain and quoted scalars over several lines are folded too
+        "\n      item.count > 1 and\n        item.count < 10 and\n        item.cuont != 5\n",
+        ' "item.count > 1 and\n      item.count < 10 and\n      item.cuont != 5"\n',
+        " 'item.count > 1 and\n      item.count < 10 and\n      item.cuont != 5'\n",
+        # an anchor before the block, and a single guard object
+        " &g >-\n      item.count > 1\n      and item.cuont != 5\n",
+        "\n      expr: >-\n        item.count > 1\n        and item.cuont != 5\n",
+        "\n      - item.count > 0\n      - >-\n"
+        "        item.count > 1\n        and item.cuont != 5\n",
+    ],
+    ids=[
+        "folded-strip",
+        "folded-clip",
+        "literal-strip",
+        "literal-blank-line",
+        "plain",
+        "double-quoted",
+        "single-quoted",
+        "anchor",
+        "guard-object",
+        "list-item",
+    ],
+)
+def test_expression_problem_in_a_multi_line_scalar(tmp_path: Path, guard: str) -> None:
+    text = _with_raw_guard(guard)
+    expect(tmp_path, text, "cuont", "unknown attribute 'cuont' of item")
+
+
+def test_end_of_a_folded_expression(tmp_path: Path) -> None:
+    text = _with_raw_guard(" >-\n      item.count > 1\n      and item.count <\n")
+    line, column = where(text, "item.count <")
+    found = problems(tmp_path, text)
+    assert found == [
+        f"{tmp_path / 'wf.yaml'}:{line}:{column + len('item.count <')}: "
+        "invalid syntax: unexpected end of expression"
+    ], found
+
+
+def test_double_quoted_escapes_keep_the_column(tmp_path: Path) -> None:
+    text = _with_raw_guard(' "item.count > 1 and \\"x\\" != \\u0027y\\u0027 and item.cuont"\n')
+    expect(tmp_path, text, "cuont", "unknown attribute 'cuont' of item")

@@ -31,8 +31,10 @@ from workflow.definition.expr import (
     ExpressionError,
     ExprType,
     Kind,
+    a_or_an,
     assignable,
     compile_expression,
+    describe,
     enum_of,
     list_of,
     nullable,
@@ -699,13 +701,52 @@ def test_expect() -> None:
     assert compiled("item.urgent", BOOLEAN).type == BOOLEAN
     assert compiled("item.reopen_count + 1", NUMBER).type == INTEGER
     problem = error("item.reopen_count + 1", BOOLEAN)
-    assert problem.message == "expected a boolean expression, got integer"
+    assert problem.message == "expected a boolean (true/false) expression, got an integer"
     assert problem.offset == 0
     problem = error("item.flag", BOOLEAN)
-    assert problem.message.startswith("expected a boolean expression, got nullable boolean")
+    assert problem.message.startswith(
+        "expected a boolean (true/false) expression, got a boolean or null"
+    )
     assert "x == true" in problem.message
     assert compiled("item.flag == true", BOOLEAN).evaluate({}) is False
     assert "expected an integer expression" in error("item.amount", INTEGER).message
+
+
+def test_expect_a_condition() -> None:
+    # Guards and choices take a boolean that may be null (null counts as false).
+    condition = nullable(BOOLEAN)
+    assert compiled("item.flag", condition).type == nullable(BOOLEAN)
+    problem = error("item.reopen_count + 1", condition)
+    assert problem.message == "expected a boolean (true/false) expression, got an integer"
+    problem = error("item.note", condition)
+    assert problem.message == "expected a boolean (true/false) expression, got a string or null"
+
+
+@pytest.mark.parametrize(
+    ("type_", "words"),
+    [
+        (INTEGER, "an integer"),
+        (nullable(BOOLEAN), "a boolean or null"),
+        (ref_to("unit"), "a reference to a unit"),
+        (ref_to("enterprise"), "a reference to an enterprise"),
+        (list_of(ref_to("person")), "a list of references to people"),
+        (list_of(nullable(INTEGER)), "a list of integers or nulls"),
+        (enum_of(["open", "closed"]), "one of 'open', 'closed'"),
+        (enum_of(["x"]), "the text 'x'"),
+        (NULL, "null"),
+        (ANY, "any value"),
+    ],
+)
+def test_describe(type_: ExprType, words: str) -> None:
+    assert describe(type_) == words
+
+
+@pytest.mark.parametrize(
+    ("word", "article"),
+    [("integer", "an"), ("enum", "an"), ("enterprise", "an"), ("unit", "a"), ("string", "a")],
+)
+def test_a_or_an(word: str, article: str) -> None:
+    assert a_or_an(word) == article
 
 
 def test_expect_enum() -> None:

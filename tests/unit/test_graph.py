@@ -355,3 +355,10 @@ def test_graphviz_timeout(tmp_path: Path) -> None:
     binary = fake_dot(tmp_path, "exec sleep 10")
     with pytest.raises(GraphvizFailed, match="timed out"):
         render_svg("digraph {}", dot_binary=binary, timeout=0.2)
+
+
+def test_graphviz_errors_carry_the_cli_exit_code_for_external_tools() -> None:
+    from workflow.cli.main import EXIT_EXTERNAL
+
+    assert GraphvizMissing("dot").exit_code == EXIT_EXTERNAL
+    assert GraphvizFailed("boom").exit_code == EXIT_EXTERNAL

@@ -101,3 +101,46 @@ def test_partial_may_not_set_top_level_keys(tmp_path: Path) -> None:
 def test_problems_inside_a_partial_point_into_it(tmp_path: Path) -> None:
     found = _include_problem(tmp_path, "_p.yaml", "roles:\n  boss:\n    grup: leaders\n")
     assert f"{tmp_path / '_p.yaml'}:3:5: unknown key 'grup'; did you mean 'group'?" in found
+
+
+def test_a_failed_include_reports_itself_not_its_consequences(tmp_path: Path) -> None:
+    # Without the partial, the roles and the `finish` event are missing: the include
+    # problem is the one to report, not "missing key 'roles'" or "unknown role".
+    path = _split(tmp_path)
+    text = Path(path).read_text(encoding="utf-8").replace("_parts/roles.yaml", "_parts/rolse.yaml")
+    Path(path).write_text(text, encoding="utf-8")
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(path)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{tmp_path / 'wf.yaml'}:1:11: no such file to include: '_parts/rolse.yaml'; "
+        "did you mean 'roles.yaml'?"
+    ]
+
+
+def test_a_failed_include_still_reports_shape_problems(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "wf.yaml", "include: [_q.yaml]\n" + MINIMAL.replace("amount: 2", "amount: 0")
+    )
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(path)
+    messages = [p.message for p in caught.value.problems]
+    assert messages == [
+        "no such file to include: '_q.yaml'",
+        "should be greater than or equal to 1",
+    ]
+
+
+def test_a_mapping_made_only_of_a_merge(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "fields:\n  unit:\n    type: ref\n    ref: unit\n",
+        "x-ref: &ref {type: ref, ref: unit}\nfields:\n  unit:\n    <<: *ref\n",
+    )
+    definition = load_definition(_write(tmp_path / "wf.yaml", text))
+    assert definition.spec.fields["unit"].ref == "unit"
+
+
+def test_partials_may_hold_anchor_slots(tmp_path: Path) -> None:
+    partial = "x-group: &office {group: office}\nroles:\n  boss:\n    <<: *office\n"
+    _write(tmp_path / "_p.yaml", partial)
+    definition = load_definition(_write(tmp_path / "wf.yaml", "include: [_p.yaml]\n" + MINIMAL))
+    assert definition.spec.roles["boss"].group == "office"

@@ -9,14 +9,18 @@ every expression once, and the compiled forms are kept on the definition.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
+
 from workflow.definition import expr
 from workflow.definition.expr import CompiledExpression, ExpressionError, ExprType
 from workflow.definition.model import (
+    DEFAULT_MAX_LENGTH,
     Choice,
     DeadlineSpec,
     EffectSpec,
@@ -29,7 +33,14 @@ from workflow.definition.model import (
 from workflow.definition.pydantic_errors import suggest
 from workflow.definition.yamlsource import Path
 
-__all__ = ["CheckResult", "Finding", "check_definition", "field_type"]
+__all__ = [
+    "CheckResult",
+    "Finding",
+    "check_definition",
+    "describe_field",
+    "field_type",
+    "literal_problem",
+]
 
 VERDICT_OPTIONS = ("agree", "disagree")
 """The verdict every joint-handling answer carries."""
@@ -253,8 +264,8 @@ class _Checker:
                 return
         self.add(
             (*path, "start_event"),
-            f"event {event_name!r} neither enters {state!r} nor fires inside it, "
-            "so it cannot start its clock",
+            f"the clock of {state!r} can only be started by an event that enters it or fires "
+            f"inside it without leaving; {event_name!r} does neither",
         )
 
     # -- fields and roles -------------------------------------------------------------
@@ -288,6 +299,19 @@ class _Checker:
             and spec.min_length > spec.max_length
         ):
             self.add((*path, "min_length"), "'min_length' is greater than 'max_length'")
+        implicit = DEFAULT_MAX_LENGTH.get(kind)
+        if (
+            spec.min_length is not None
+            and spec.max_length is None
+            and implicit is not None
+            and spec.min_length > implicit
+        ):
+            self.add(
+                (*path, "min_length"),
+                f"'min_length' is {spec.min_length}, above the maximum length of "
+                f"{_with_article(kind)} field without 'max_length' ({implicit}); "
+                "give a 'max_length'",
+            )
         if spec.default is not None:
             self.check_literal(spec.default, spec, (*path, "default"))
 
@@ -298,9 +322,9 @@ class _Checker:
             self.add(path, problem)
 
     def check_roles(self) -> None:
-        for position, role in enumerate(self.spec.started_by):
-            if role not in self.spec.roles:
-                self.unknown(("started_by", position), "role", role, self.spec.roles)
+        for position, starter in enumerate(self.spec.started_by):
+            if starter not in self.spec.roles:
+                self.unknown(("started_by", position), "role", starter, self.spec.roles)
         for name, role in self.spec.roles.items():
             path: Path = ("roles", name)
             if (role.group is None) == (role.field is None):
@@ -416,8 +440,12 @@ class _Checker:
                     self.add(
                         here,
                         f"field {name!r} is {describe_field(target)}, "
-                        f"but the expression gives {describe_type(compiled.type)}",
+                        f"but the expression gives {expr.describe(compiled.type)}",
                     )
+            elif value is None and not field_type(target).nullable:
+                self.add(
+                    here, f"field {name!r} {_why_not_empty(target)}, so it cannot be set to null"
+                )
             else:
                 self.check_literal(value, target, here)
 
@@ -444,7 +472,7 @@ class _Checker:
                     self.add(
                         here,
                         f"role {role_name!r} is held in {role.field!r} ({describe_field(target)}), "
-                        f"but the expression gives {describe_type(compiled.type)}",
+                        f"but the expression gives {expr.describe(compiled.type)}",
                     )
 
     def check_append(self, sources: Mapping[str, str], path: Path, scope: Scope) -> None:
@@ -465,8 +493,8 @@ class _Checker:
                 if compiled is not None and not expr.assignable(compiled.type, element):
                     self.add(
                         here,
-                        f"the elements of {name!r} are {describe_type(element)}, "
-                        f"but the expression gives {describe_type(compiled.type)}",
+                        f"each element of {name!r} must be {expr.describe(element)}, "
+                        f"but the expression gives {expr.describe(compiled.type)}",
                     )
 
     def check_extend_deadline(
@@ -514,9 +542,27 @@ class _Checker:
                     (*path, "lead"),
                     f"field {joint.lead!r} must be a unit reference (type: ref, ref: unit)",
                 )
-        if joint.role not in self.spec.roles:
-            self.unknown((*path, "role"), "role", joint.role, self.spec.roles)
         rule = joint.complete_when
+        role = self.spec.roles.get(joint.role)
+        if role is None:
+            self.unknown((*path, "role"), "role", joint.role, self.spec.roles)
+        else:
+            allowed = [joint.units]
+            if rule.rule == "lead_and_quorum" and joint.lead is not None:
+                allowed.append(joint.lead)
+            if role.field not in allowed:
+                if role.field is not None:
+                    bound = f"is bound to the field {role.field!r}"
+                elif role.group is not None:
+                    bound = f"is bound to the group {role.group!r}"
+                else:
+                    bound = "is not bound to a field"
+                where = " or ".join(repr(name) for name in allowed)
+                self.add(
+                    (*path, "role"),
+                    f"role {joint.role!r} {bound}, so no unit with a branch would hold it; "
+                    f"the role of joint handling must be bound (field:) to {where}",
+                )
         if rule.rule in ("at_least", "lead_and_quorum") and rule.count is None:
             self.add((*path, "complete_when"), f"the rule {rule.rule!r} needs a 'count'")
         if rule.rule in ("all", "any") and rule.count is not None:
@@ -539,6 +585,14 @@ class _Checker:
                 "a branch's clock starts when its branch opens; 'start_event' does not apply",
             )
         self.check_choices(joint.then, (*path, "then"), self.scope(joint=True))
+        last = len(joint.then) - 1
+        if joint.then[last].when is not None:
+            self.add(
+                (*path, "then", last, "when"),
+                "the last choice must have no 'when', or an item could be stuck in joint "
+                "handling when none matches",
+                key=True,
+            )
 
     # -- reachability ---------------------------------------------------------------
 
@@ -605,66 +659,134 @@ def _closure(start: set[str], edges: Mapping[str, set[str]]) -> set[str]:
     return seen
 
 
+def _with_article(word: str) -> str:
+    return f"{expr.a_or_an(word)} {word}"
+
+
 def describe_field(spec: FieldSpec) -> str:
-    """Say what a field holds, for messages (``a list of unit references``)."""
+    """Say what a field is, for messages (``an integer field``, ``a reference to a unit``)."""
     if spec.type == "list":
-        return "a list of unit references" if spec.items == "ref" else "a list of strings"
+        if spec.items == "ref":
+            return f"a list of references to {_plural_ref(spec.ref or 'unit')}"
+        return "a list of strings"
     if spec.type == "ref":
-        return f"a {spec.ref} reference"
-    return {"integer": "an integer", "enum": "an enum"}.get(spec.type, f"a {spec.type}")
+        return f"a reference to {_with_article(spec.ref or 'unit')}"
+    return f"{_with_article(spec.type)} field"
 
 
-def describe_type(value: ExprType) -> str:
-    """Say what an expression type is, for messages."""
-    kind = value.kind
-    if value.options is not None:
-        text = "an enum value"
-    elif value.ref is not None:
-        text = f"a {value.ref} reference"
-    elif kind is expr.Kind.LIST:
-        text = (
-            f"a list of {describe_type(value.item).removeprefix('a ').removeprefix('an ')}s"
-            if value.item
-            else "a list"
+def _plural_ref(kind: str) -> str:
+    return "people" if kind == "person" else f"{kind}s"
+
+
+def _why_not_empty(spec: FieldSpec) -> str:
+    if spec.required:
+        return "is required"
+    if spec.type == "list":
+        return "is a list"
+    return "has a default"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+_DATE = TypeAdapter(dt.date)
+_AWARE_DATETIME = TypeAdapter(AwareDatetime)
+_DATE_EXAMPLE = "'2024-03-01'"
+_DATETIME_EXAMPLE = "'2024-03-01T09:30:00+08:00'"
+
+
+def _date_problem(value: str, kind: str) -> str | None:
+    """Check ISO date(time) text the way both the engine and expressions read it."""
+    if kind == "date":
+        try:
+            dt.date.fromisoformat(value)
+            _DATE.validate_python(value)
+        except (ValueError, ValidationError):
+            return f"{value!r} is not a valid date (ISO text such as {_DATE_EXAMPLE})"
+        return None
+    invalid = (
+        f"{value!r} is not a valid datetime (ISO text with a time zone, such as "
+        f"{_DATETIME_EXAMPLE})"
+    )
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return invalid
+    if parsed.tzinfo is None:
+        return f"{value!r} has no time zone; a datetime needs one, as in {_DATETIME_EXAMPLE}"
+    try:
+        _AWARE_DATETIME.validate_python(value)
+    except ValidationError:
+        return invalid
+    return None
+
+
+def _length_problem(size: int, spec: FieldSpec, what: str, unit: str) -> str | None:
+    """Check a text's or list's length against the field's (or the default) bounds."""
+    unit = unit if size != 1 else unit.removesuffix("s")
+    maximum = spec.max_length or DEFAULT_MAX_LENGTH.get(spec.type)
+    if maximum is not None and size > maximum:
+        where = "'max_length'" if spec.max_length else f"the default for {spec.type} fields"
+        return f"{what} has {size} {unit}, more than the maximum of {maximum} ({where})"
+    if spec.min_length is not None and size < spec.min_length:
+        return (
+            f"{what} has {size} {unit}, fewer than the minimum of {spec.min_length} ('min_length')"
         )
-    else:
-        name = kind.name.lower()
-        text = ("an " if name[0] in "aeiou" else "a ") + name
-    return text + (" or null" if value.nullable and kind is not expr.Kind.NULL else "")
+    return None
 
 
 def literal_problem(value: Any, spec: FieldSpec) -> str | None:
-    """Return why ``value`` does not fit the field, or None if it does."""
+    """Return why ``value`` does not fit the field, or None if it does.
+
+    ``value`` is a literal from the YAML (a default, a ``set:`` constant); null
+    is judged by the caller, which knows whether the field may be empty.
+    """
     if value is None:
         return None
     kind = spec.type
-    ok: bool
-    if kind in ("string", "text", "ref"):
-        ok = isinstance(value, str)
-    elif kind == "integer":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind == "number":
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-    elif kind == "boolean":
-        ok = isinstance(value, bool)
-    elif kind == "enum":
+    if kind in ("string", "text"):
+        if not isinstance(value, str):
+            return f"{value!r} is not text; write it in quotes"
+        return _length_problem(len(value), spec, "the text", "characters")
+    if kind == "ref":
+        if not isinstance(value, str) or not value:
+            return f"{value!r} is not {describe_field(spec)} (an id, as text)"
+        return None
+    if kind in ("integer", "number"):
+        if kind == "integer":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            ok = ok and math.isfinite(value)
+        if not ok:
+            return f"{value!r} is not {_with_article(kind)}"
+        if spec.min is not None and value < spec.min:
+            return f"{value!r} is below the minimum of {_number(spec.min)} ('min')"
+        if spec.max is not None and value > spec.max:
+            return f"{value!r} is above the maximum of {_number(spec.max)} ('max')"
+        return None
+    if kind == "boolean":
+        return (
+            None if isinstance(value, bool) else f"{value!r} is not a boolean: write true or false"
+        )
+    if kind == "enum":
         options = spec.options or {}
         if not isinstance(value, str) or value not in options:
             listed = ", ".join(options)
             hint = suggest(str(value), options)
             return f"{value!r} is not an option of this enum ({listed}){hint}"
-        ok = True
-    elif kind in ("date", "datetime"):
-        parser = dt.date.fromisoformat if kind == "date" else dt.datetime.fromisoformat
-        ok = isinstance(value, str)
-        if ok:
-            try:
-                parser(value)
-            except ValueError:
-                ok = False
-    else:
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return None if ok else f"{value!r} is not {describe_field(spec)}"
+        return None
+    if kind in ("date", "datetime"):
+        if not isinstance(value, str):
+            return f"{value!r} is not {_with_article(kind)}: write ISO text in quotes"
+        return _date_problem(value, kind)
+    if not isinstance(value, list):
+        return f"{value!r} is not {describe_field(spec)}"
+    for element in value:
+        if not isinstance(element, str) or not element:
+            return f"{element!r} cannot be an element of {describe_field(spec)}"
+    return _length_problem(len(value), spec, "the list", "elements")
 
 
 def check_definition(spec: WorkflowSpec) -> CheckResult:

@@ -56,8 +56,10 @@ __all__ = [
     "ExpressionError",
     "Kind",
     "Scope",
+    "a_or_an",
     "assignable",
     "compile_expression",
+    "describe",
     "enum_of",
     "list_of",
     "nullable",
@@ -136,6 +138,48 @@ def list_of(item: ExprType) -> ExprType:
 def enum_of(options: Iterable[str]) -> ExprType:
     """Return a string type restricted to ``options``."""
     return ExprType(Kind.STRING, options=tuple(options))
+
+
+def a_or_an(word: str) -> str:
+    """Return the indefinite article for ``word``: ``an integer``, ``a unit``, ``an enum``."""
+    lowered = word.lower()
+    if lowered.startswith(("uni", "use", "usu", "eu", "one")):
+        return "a"
+    return "an" if lowered[:1] in ("a", "e", "i", "o", "u") else "a"
+
+
+def _plural(t: ExprType) -> str:
+    if t.kind is Kind.NULL:
+        return "nulls"
+    if t.ref is not None:
+        base = f"references to {'people' if t.ref == 'person' else t.ref + 's'}"
+    elif t.kind is Kind.ANY:
+        base = "values"
+    elif t.kind is Kind.LIST:
+        base = "lists"
+    else:
+        base = f"{t.kind.value}s"
+    return base + (" or nulls" if t.nullable else "")
+
+
+def describe(t: ExprType) -> str:
+    """Say what a type is in words, for messages: ``an integer``, ``a boolean or null``."""
+    if t.kind is Kind.NULL:
+        return "null"
+    if t.kind is Kind.ANY:
+        return "any value"
+    if t.kind is Kind.LIST:
+        text = "a list" if t.item is None else f"a list of {_plural(t.item)}"
+    elif t.ref is not None:
+        text = f"a reference to {a_or_an(t.ref)} {t.ref}"
+    elif t.options is not None and len(t.options) == 1:
+        text = f"the text {t.options[0]!r}"
+    elif t.options is not None:
+        shown = ", ".join(repr(option) for option in t.options[:6])
+        text = f"one of {shown}" + (", …" if len(t.options) > 6 else "")
+    else:
+        text = f"{a_or_an(t.kind.value)} {t.kind.value}"
+    return text + (" or null" if t.nullable else "")
 
 
 def ref_to(kind: str) -> ExprType:
@@ -787,8 +831,9 @@ class _Compiler:
             hint = f" (it may be {extra}; options here: {', '.join(want.options)})"
         elif root.type.nullable and assignable(replace(root.type, nullable=False), expect):
             hint = " (it may be null" + ("; compare it: x == true)" if want == BOOLEAN else ")")
-        article = "an" if str(expect)[0] in "aeiou" else "a"
-        raise self.error(root.src, f"expected {article} {expect} expression, got {root.type}{hint}")
+        # Guards and choices take a boolean that may be null: say what they want.
+        wanted = "a boolean (true/false)" if expect.kind is Kind.BOOLEAN else describe(expect)
+        raise self.error(root.src, f"expected {wanted} expression, got {describe(root.type)}{hint}")
 
 
 def _syntax_error(text: str, shift: int, exc: SyntaxError) -> ExpressionError:

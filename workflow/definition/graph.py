@@ -112,6 +112,9 @@ _MERMAID_SAFE = str.maketrans(
 class GraphvizMissing(WorkflowError):
     """The Graphviz ``dot`` program, needed for SVG output, is not installed."""
 
+    exit_code = 4
+    """The CLI's exit status for a missing or failing external tool."""
+
     def __init__(self, binary: str) -> None:
         self.binary = binary
         super().__init__(
@@ -122,6 +125,9 @@ class GraphvizMissing(WorkflowError):
 
 class GraphvizFailed(WorkflowError):
     """``dot`` ran but failed or timed out; ``stderr`` holds the start of what it said."""
+
+    exit_code = 4
+    """The CLI's exit status for a missing or failing external tool."""
 
     def __init__(self, message: str, stderr: str = "", returncode: int | None = None) -> None:
         self.stderr = stderr

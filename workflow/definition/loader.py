@@ -17,28 +17,27 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path as FsPath
+from typing import Any
 
 from pydantic import ValidationError
 
 from workflow.definition.checks import Finding, check_definition
 from workflow.definition.compiled import Definition, SourceFile
-from workflow.definition.model import WorkflowSpec
+from workflow.definition.model import FRAGMENT_KEYS, WorkflowSpec
 from workflow.definition.pydantic_errors import problems_from_validation_error, suggest
-from workflow.definition.yamlsource import Located, SourceMap, YamlDocument, read_yaml
+from workflow.definition.yamlsource import Located, Path, SourceMap, YamlDocument, read_yaml
 from workflow.errors import DefinitionError, DefinitionNotFound, Problem
 
 __all__ = [
     "Catalog",
     "definition_from_json",
-    "definition_to_json",
     "definition_hash",
+    "definition_to_json",
     "find_definition_files",
     "load_catalog",
     "load_definition",
 ]
 
-_MERGED_SECTIONS = ("fields", "roles", "states")
-_FRAGMENT_KEYS = (*_MERGED_SECTIONS, "events")
 _MAX_INCLUDES = 32
 
 
@@ -107,14 +106,16 @@ def _merge_fragment(
                 fragment.file,
                 1,
                 1,
-                f"an included file must be a mapping of {', '.join(_FRAGMENT_KEYS)}",
+                f"an included file must be a mapping of {', '.join(FRAGMENT_KEYS)}",
             )
         )
         return
     for key, value in fragment.data.items():
         located = fragment.positions.nearest((key,))
-        if key not in _FRAGMENT_KEYS:
-            hint = suggest(key, _FRAGMENT_KEYS) or f"; expected one of: {', '.join(_FRAGMENT_KEYS)}"
+        if _is_anchor_slot(key):
+            continue
+        if key not in FRAGMENT_KEYS:
+            hint = suggest(key, FRAGMENT_KEYS) or f"; expected one of: {', '.join(FRAGMENT_KEYS)}"
             problems.append(_at(located, f"an included file may not set {key!r}{hint}", key=True))
             continue
         if key == "events":
@@ -151,12 +152,18 @@ def _merge_fragment(
             positions.graft(fragment.positions, (key, name), (key, name))
 
 
+def _is_anchor_slot(key: object) -> bool:
+    """Tell whether a top-level key is an ``x-`` slot, which only holds YAML anchors."""
+    return isinstance(key, str) and key.startswith("x-")
+
+
 def _read_includes(main: YamlDocument, problems: list[Problem]) -> list[SourceFile]:
     """Read and merge every file ``main`` includes; return them as sources."""
     includes = main.data.get("include") if isinstance(main.data, dict) else None
     if includes is None:
         return []
-    base = FsPath(main.file).resolve().parent
+    main_file = FsPath(main.file).resolve()
+    base = main_file.parent
     if not isinstance(includes, list) or not all(isinstance(p, str) for p in includes):
         problems.append(_at(main.positions.nearest(("include",)), "expected a list of file names"))
         return []
@@ -185,7 +192,9 @@ def _read_includes(main: YamlDocument, problems: list[Problem]) -> list[SourceFi
         seen.add(target)
         if not target.is_file():
             siblings = (
-                [p.name for p in target.parent.glob("*.y*ml")] if target.parent.is_dir() else []
+                [p.name for p in target.parent.glob("*.y*ml") if p.resolve() != main_file]
+                if target.parent.is_dir()
+                else []
             )
             problems.append(
                 _at(located, f"no such file to include: {name!r}{suggest(target.name, siblings)}")
@@ -211,30 +220,131 @@ def _read_includes(main: YamlDocument, problems: list[Problem]) -> list[SourceFi
     return sources
 
 
-def _finding_problem(finding: Finding, positions: SourceMap, texts: Mapping[str, str]) -> Problem:
-    located = positions.nearest(finding.path)
+def _finding_problem(
+    finding: Finding, data: Any, positions: SourceMap, texts: Mapping[str, str]
+) -> Problem:
     if finding.key:
-        return _at(located, finding.message, key=True)
-    if finding.offset is None or (located.style == "block" and located.file not in texts):
+        return _at(positions.nearest(finding.path), finding.message, key=True)
+    if finding.offset is None:
+        return _at(positions.nearest(finding.path), finding.message)
+    located, source = _expression_at(finding.path, data, positions)
+    text = texts.get(located.file)
+    where = None
+    if text is not None and source is not None:
+        where = _expression_position(text, located, source, finding.offset)
+    if where is None:
         return _at(located, finding.message)
-    return Problem(
-        located.file, *_expression_position(located, finding.offset, texts), finding.message
-    )
+    return Problem(located.file, where[0], where[1], finding.message)
+
+
+def _expression_at(path: Path, data: Any, positions: SourceMap) -> tuple[Located, str | None]:
+    """Find the YAML scalar an expression finding is about, and its text.
+
+    The checker's paths follow the validated spec, where shorthands have been
+    expanded (``guard: "x"`` is ``guard[0].expr``); the data still has the
+    shorthand, so a list index or ``expr`` the data does not have is skipped.
+    """
+    actual: list[str | int] = []
+    node = data
+    for part in path:
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_list or (isinstance(node, dict) and part in node):
+            node = node[part]
+            actual.append(part)
+    located = positions.get(tuple(actual)) or positions.nearest(tuple(actual))
+    return located, node if isinstance(node, str) else None
+
+
+_Unit = tuple[int, int, str]
+"""A piece of a scalar's source: (line, column, character); "" stands for an escape
+(any one character of the value) and "skip" for source text that yields nothing."""
+_DROPPABLE = frozenset({" ", "\t", "\r", "\n", "skip"})
 
 
 def _expression_position(
-    located: Located, offset: int, texts: Mapping[str, str]
-) -> tuple[int, int]:
-    """Map a character offset inside an expression to a line and column of its file."""
-    if located.style == "quoted":
-        return located.line, located.column + 1 + offset
-    if located.style == "plain":
-        return located.line, located.column + offset
-    # A block scalar's text starts on the next line, at that line's indentation.
-    lines = texts[located.file].splitlines()
-    first = located.line  # 0-based index of the line after the indicator
-    indent = len(lines[first]) - len(lines[first].lstrip()) if first < len(lines) else 0
-    return located.line + 1, indent + 1 + offset
+    text: str, located: Located, source: str, offset: int
+) -> tuple[int, int] | None:
+    """Map a character offset inside a scalar's value to a line and column of its file.
+
+    Reading a scalar, YAML removes its quotes, turns escapes into characters,
+    strips indentation and folds line breaks into spaces (``|`` blocks keep
+    them). Every character of the value therefore comes from a character (or
+    an escape) of the source, in order, and only whitespace and line breaks
+    disappear, so the value is aligned with its source character by character.
+    That is exact for every style, one line or many. Where the alignment fails
+    (an alias, a value from elsewhere) None is returned, and the problem is
+    reported at the start of the value.
+    """
+    if not source:
+        return None
+    wanted = min(offset, len(source) - 1)
+    units = _scalar_units(text, located)
+    unit: _Unit | None = None
+    for char in source[: wanted + 1]:
+        unit = next(units, None)
+        while unit is not None:
+            piece = unit[2]
+            if piece in ("", char) or (piece == "\n" and char == " "):
+                break
+            if piece not in _DROPPABLE:
+                return None
+            unit = next(units, None)
+        if unit is None:
+            return None
+    assert unit is not None  # the loop ran at least once
+    line, column, _piece = unit
+    return (line, column + 1) if offset >= len(source) else (line, column)
+
+
+def _scalar_units(text: str, located: Located) -> Iterator[_Unit]:
+    """Yield the source of the scalar at ``located``, unit by unit (see :data:`_Unit`).
+
+    Lazily: a plain scalar has no end marker, and only as much of the file is
+    read as the alignment needs.
+    """
+    lines = text.split("\n")
+    row, col = located.line - 1, located.column - 1
+    if row >= len(lines):
+        return
+    line = lines[row]
+    # Skip an anchor or a tag written before the value (`&name >-`, `!!str "x"`).
+    while col < len(line) and line[col] in "&!":
+        while col < len(line) and line[col] not in " \t":
+            col += 1
+        while col < len(line) and line[col] in " \t":
+            col += 1
+    style = located.style
+    if style in ("literal", "folded"):
+        if col >= len(line) or line[col] not in "|>":
+            return
+        row, col = row + 1, 0  # the content starts on the line after the indicator
+    elif style in ("single", "double"):
+        if col >= len(line) or line[col] != ("'" if style == "single" else '"'):
+            return
+        col += 1
+    while row < len(lines):
+        line = lines[row]
+        while col < len(line):
+            char = line[col]
+            if style == "single" and char == "'":
+                if line[col + 1 : col + 2] != "'":
+                    return  # the closing quote
+                yield (row + 1, col + 1, "'")
+                col += 2
+            elif style == "double" and char == '"':
+                return
+            elif style == "double" and char == "\\":
+                if col + 1 >= len(line):
+                    yield (row + 1, col + 1, "skip")  # an escaped line break
+                    col += 1
+                else:
+                    yield (row + 1, col + 1, "")
+                    col += 2 + {"x": 2, "u": 4, "U": 8}.get(line[col + 1], 0)
+            else:
+                yield (row + 1, col + 1, char)
+                col += 1
+        yield (row + 1, len(line) + 1, "\n")
+        row, col = row + 1, 0
 
 
 def load_definition(path: str, text: str | None = None) -> Definition:
@@ -258,17 +368,27 @@ def load_definition(path: str, text: str | None = None) -> Definition:
             ]
         )
     # `x-` keys hold YAML anchors for reuse (as in Compose files); they carry no meaning.
-    for key in [k for k in main.data if isinstance(k, str) and k.startswith("x-")]:
+    for key in [k for k in main.data if _is_anchor_slot(k)]:
         del main.data[key]
     sources = [SourceFile(main.file, main.text), *_read_includes(main, problems)]
     texts = {source.path: source.text for source in sources}
+    include_failed = bool(problems)
+    if include_failed:
+        # What a failed include would have brought is missing: do not report that as
+        # missing sections too (the shape of everything else is still checked).
+        for key in FRAGMENT_KEYS:
+            main.data.setdefault(key, [] if key == "events" else {})
     try:
         spec = WorkflowSpec.model_validate(main.data)
     except ValidationError as error:
         problems.extend(problems_from_validation_error(error, main.data, main.positions))
         raise DefinitionError(problems) from None
+    if include_failed:
+        # The cross-reference pass would report every name the include defines as
+        # unknown, burying the one problem that matters.
+        raise DefinitionError(problems)
     result = check_definition(spec)
-    problems.extend(_finding_problem(f, main.positions, texts) for f in result.findings)
+    problems.extend(_finding_problem(f, main.data, main.positions, texts) for f in result.findings)
     if problems:
         raise DefinitionError(problems)
     return Definition(

@@ -23,6 +23,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 __all__ = [
+    "DEFAULT_MAX_LENGTH",
+    "FRAGMENT_KEYS",
     "IDENTIFIER_PATTERN",
     "Choice",
     "CompletionSpec",
@@ -61,6 +63,16 @@ UnansweredPolicy = Literal["wait", "agree", "disagree"]
 CompletionRule = Literal["all", "any", "at_least", "lead_and_quorum"]
 
 JsonScalar = str | int | float | bool | None
+
+FRAGMENT_KEYS = ("fields", "roles", "states", "events")
+"""The sections an included file (a partial) may hold; its `x-` keys are ignored."""
+
+DEFAULT_MAX_LENGTH: dict[str, int] = {"string": 200, "text": 20000, "list": 100}
+"""Length caps of a field that declares no ``max_length``, so no value is unbounded.
+
+The engine validates item data and input against them; ``validate`` checks
+``min_length`` and literal values (defaults, ``set:`` constants) against them.
+"""
 
 
 class _Spec(BaseModel):
@@ -120,8 +132,9 @@ class FieldSpec(_Spec):
         default=None,
         ge=1,
         description=(
-            "For `string`/`text`/`list`: the maximum length (defaults: string 200, "
-            "text 20000, list 100)."
+            "For `string`/`text`/`list`: the maximum length (defaults: "
+            + ", ".join(f"{kind} {limit}" for kind, limit in DEFAULT_MAX_LENGTH.items())
+            + ")."
         ),
     )
 
@@ -181,7 +194,10 @@ class GuardSpec(_Spec):
     """A condition that must hold for an event to fire."""
 
     expr: Annotated[str, StringConstraints(min_length=1)] = Field(
-        description="A boolean expression over `item`, `input` and `actor` (see expressions)."
+        description=(
+            "A boolean expression over `item`, `input` and `actor` (see expressions); "
+            "null (an unset boolean) counts as false."
+        )
     )
     message: LocalText | None = Field(
         default=None, description="What the refusal says when the condition is false."
@@ -200,7 +216,10 @@ class Choice(_Spec):
     """One possible target of an event; the first whose ``when`` holds is taken."""
 
     when: str | None = Field(
-        default=None, description="A boolean expression; omit it on the last, fallback choice."
+        default=None,
+        description=(
+            "A boolean expression (null counts as false); omit it on the last, fallback choice."
+        ),
     )
     state: Identifier = Field(description="The state to move to.")
 
@@ -272,8 +291,9 @@ class EventSpec(_Spec):
     ] = Field(
         default=None,
         description=(
-            "The target state, or a list of choices tried in order. Omitted: the event "
-            "stays in its state (an internal event)."
+            "The target state, or a list of choices tried in order; when no choice holds, "
+            "the event is refused and nothing changes. Omitted: the event stays in its state "
+            "(an internal event)."
         ),
     )
     roles: Annotated[
@@ -286,7 +306,9 @@ class EventSpec(_Spec):
     )
     guard: Annotated[
         list[GuardSpec],
-        BeforeValidator(_guard_shorthand, json_schema_input_type=str | list[str | GuardSpec]),
+        BeforeValidator(
+            _guard_shorthand, json_schema_input_type=str | GuardSpec | list[str | GuardSpec]
+        ),
     ] = Field(
         default_factory=list,
         description="Condition(s) that must all hold; each may carry its refusal message.",
@@ -330,9 +352,18 @@ class JointSpec(_Spec):
 
     units: Identifier = Field(description="A `list` field of unit references: one branch each.")
     lead: Identifier | None = Field(
-        default=None, description="A `ref` field holding the lead unit (for `lead_and_quorum`)."
+        default=None,
+        description=(
+            "A `ref` field holding the lead unit. With `lead_and_quorum` the lead unit gets a "
+            "branch of its own; it need not be listed in `units`."
+        ),
     )
-    role: Identifier = Field(description="The role a branch's unit answers as.")
+    role: Identifier = Field(
+        description=(
+            "The role a branch's unit answers as: a role bound (`field:`) to the `units` field "
+            "(with `lead_and_quorum`, to `units` or to `lead`)."
+        )
+    )
     answer: JointAnswerSpec = Field(description="The event each branch answers with.")
     deadline: DeadlineSpec | None = Field(default=None, description="Each branch's own deadline.")
     complete_when: CompletionSpec = Field(description="The completion rule.")
@@ -350,7 +381,8 @@ class JointSpec(_Spec):
     ] = Field(
         description=(
             "Where the item goes when complete: a state, or choices whose `when` may use "
-            "`joint.total`, `joint.answered`, `joint.agreed`, `joint.disagreed`."
+            "`joint.total`, `joint.answered`, `joint.agreed`, `joint.disagreed`, "
+            "`joint.lead_agreed`; the last choice must have no `when`."
         )
     )
 

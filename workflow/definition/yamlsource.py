@@ -1,7 +1,8 @@
 """Safe, bounded YAML reading that remembers where every key and value came from.
 
 This is the only module that imports ``ruamel.yaml``. It reads YAML 1.2 (so
-``on``/``off``/``yes``/``no`` stay strings), refuses duplicate keys, explicit
+``on``/``off``/``yes``/``no`` stay strings, and so do unquoted dates such as
+``2024-03-01``: the core schema has no timestamps), refuses duplicate keys, explicit
 tags and multi-document files, and turns the result into plain Python data
 (dicts, lists, str, int, float, bool, None) plus a :class:`SourceMap` from each
 data path to its file, line and column.
@@ -15,7 +16,6 @@ materialising millions of nodes.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import re
 from collections.abc import Iterator
@@ -32,6 +32,7 @@ from ruamel.yaml.events import (
     DocumentStartEvent,
     ScalarEvent,
 )
+from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import (
     DoubleQuotedScalarString,
     FoldedScalarString,
@@ -68,13 +69,37 @@ _CORE_TAGS = frozenset(
 )
 
 
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+class _CoreSchemaResolver(VersionedResolver):
+    """ruamel's resolver without implicit timestamps, as in YAML 1.2's core schema.
+
+    ruamel resolves ``2024-03-01`` to a date even in YAML 1.2 documents, and an
+    impossible date such as ``2024-02-30`` then fails while the document is
+    built, with no position. Without the timestamp resolver such scalars stay
+    strings, and the definition's own checks report them where they stand.
+    """
+
+    @property
+    def processing_version(self) -> Any:
+        """Always YAML 1.2, even under a ``%YAML 1.1`` directive (no ``yes``/``no`` booleans)."""
+        return (1, 2)
+
+    def add_version_implicit_resolver(
+        self, version: Any, tag: Any, regexp: Any, first: Any
+    ) -> None:
+        if tag != _TIMESTAMP_TAG:
+            super().add_version_implicit_resolver(version, tag, regexp, first)
+
+
 @dataclass(frozen=True)
 class Located:
     """Where a key and its value stand in a file (1-based lines and columns).
 
-    ``style`` is ``"plain"``, ``"quoted"`` or ``"block"`` for scalar values, so
-    that a position inside an expression can be mapped to a column of the file
-    (only exact for one-line plain or quoted scalars).
+    ``style`` is how a scalar value is written: ``"plain"``, ``"single"`` or
+    ``"double"`` (quoted), ``"literal"`` (``|``) or ``"folded"`` (``>``), so
+    that a position inside an expression can be mapped back to the file.
     """
 
     file: str
@@ -270,16 +295,21 @@ def _check_bounds(file: str, text: str) -> None:
 
 
 def _style(value: object) -> str:
-    if isinstance(value, DoubleQuotedScalarString | SingleQuotedScalarString):
-        return "quoted"
-    if isinstance(value, LiteralScalarString | FoldedScalarString):
-        return "block"
+    if isinstance(value, DoubleQuotedScalarString):
+        return "double"
+    if isinstance(value, SingleQuotedScalarString):
+        return "single"
+    if isinstance(value, LiteralScalarString):
+        return "literal"
+    if isinstance(value, FoldedScalarString):
+        return "folded"
     return "plain"
 
 
 def _key_position(node: CommentedMap, key: object) -> tuple[int, int, int, int] | None:
     """Find a key's (key line, key col, value line, value col), looking into merges."""
-    data = node.lc.data.get(key)
+    # A mapping made only of a merge (`<<: *base`) has no line data of its own.
+    data = (node.lc.data or {}).get(key)
     if data is not None:
         return int(data[0]), int(data[1]), int(data[2]), int(data[3])
     for source in getattr(node, "merge", ()):
@@ -337,9 +367,6 @@ def _scalar(value: Any) -> Any:
         return int(value)
     if isinstance(value, float):
         return float(value)
-    if isinstance(value, dt.datetime | dt.date):
-        # YAML 1.2's core schema has no timestamps; keep the text the author wrote.
-        return value.isoformat()
     return str(value)
 
 
@@ -370,6 +397,7 @@ def read_yaml(file: str, text: str | None = None) -> YamlDocument:
         _check_flow_depth(file, text)
         _check_bounds(file, text)
         loader = YAML(typ="rt")
+        loader.Resolver = _CoreSchemaResolver
         loader.preserve_quotes = True
         loader.allow_duplicate_keys = False
         tree = loader.load(text)
