@@ -24,6 +24,7 @@ from workflow.definition.model import (
     Choice,
     DeadlineSpec,
     EffectSpec,
+    EscalationSpec,
     EventSpec,
     ExtendDeadlineSpec,
     FieldSpec,
@@ -32,6 +33,7 @@ from workflow.definition.model import (
 )
 from workflow.definition.pydantic_errors import suggest
 from workflow.definition.yamlsource import Path
+from workflow.schedule.cadence import cron_problem
 
 __all__ = [
     "CheckResult",
@@ -241,6 +243,17 @@ class _Checker:
                 self.check_deadline_start(name, state.deadline, (*path, "deadline"))
             if state.joint is not None:
                 self.check_joint(name, state, (*path, "joint"))
+            if state.escalation is not None:
+                has_clock = state.deadline is not None or (
+                    state.joint is not None and state.joint.deadline is not None
+                )
+                if not has_clock:
+                    self.add(
+                        (*path, "escalation"),
+                        f"state {name!r} has no deadline (nor joint-handling branch deadline) "
+                        "to escalate",
+                    )
+                self.check_escalation(state.escalation, (*path, "escalation"))
 
     def check_deadline_start(self, state: str, deadline: DeadlineSpec, path: Path) -> None:
         event_name = deadline.start_event
@@ -520,6 +533,52 @@ class _Checker:
             current = self.result.parents.get(current)
         return None
 
+    def check_escalation(self, escalation: EscalationSpec, path: Path) -> None:
+        """Check a ladder: unique level names, one offset each, known roles/reviews/events."""
+        seen: set[str] = set()
+        fields = self.spec.fields
+        event_names = {e.name for e in self.spec.events}
+        for position, level in enumerate(escalation.levels):
+            here = (*path, "levels", position)
+            if level.name in seen:
+                self.add((*here, "name"), f"level {level.name!r} is already on this ladder")
+            seen.add(level.name)
+            if (level.before is None) == (level.after is None):
+                self.add(here, "a level needs exactly one of 'before' or 'after' (the due time)")
+            for index, role in enumerate(level.notify):
+                if role not in self.spec.roles:
+                    self.unknown((*here, "notify", index), "role", role, self.spec.roles)
+            if level.review is not None and level.review not in self.spec.reviews:
+                self.unknown((*here, "review"), "review", level.review, self.spec.reviews)
+            if level.fire is not None and level.fire not in event_names:
+                self.unknown((*here, "fire"), "event", level.fire, event_names)
+            for name, value in (level.set or {}).items():
+                target = fields.get(name)
+                where = (*here, "set", name)
+                if target is None:
+                    self.unknown(where, "field", name, fields, key=True)
+                elif isinstance(value, str):
+                    compiled = self.compile(where, value, {"item": self.item_scope}, None)
+                    if compiled is not None and not expr.assignable(compiled.type, field_type(target)):
+                        self.add(
+                            where,
+                            f"field {name!r} is {describe_field(target)}, but the expression "
+                            f"gives {describe_type(compiled.type)}",
+                        )
+                else:
+                    self.check_literal(value, target, where)
+
+    def check_reviews(self) -> None:
+        event_names = {e.name for e in self.spec.events}
+        for name, review in self.spec.reviews.items():
+            path: Path = ("reviews", name)
+            problem = cron_problem(review.cron)
+            if problem:
+                self.add((*path, "cron"), problem)
+            for index, event in enumerate(review.decisions):
+                if event not in event_names:
+                    self.unknown((*path, "decisions", index), "event", event, event_names)
+
     def check_joint(self, name: str, state: StateSpec, path: Path) -> None:
         joint = state.joint
         assert joint is not None  # the caller checked
@@ -641,6 +700,9 @@ class _Checker:
         for name, spec in self.spec.fields.items():
             self.check_field(spec, ("fields", name))
         self.check_roles()
+        self.check_reviews()
+        if self.spec.escalation is not None:
+            self.check_escalation(self.spec.escalation, ("escalation",))
         self.check_states()
         self.check_events()
         if not self.broken_state_references:

@@ -47,7 +47,11 @@ def definition_hash(spec: WorkflowSpec) -> str:
     Comments, key order, layout and the split into included files do not
     change it; any change of meaning does.
     """
-    content = spec.model_dump(mode="json", by_alias=True, exclude={"include"})
+    # Defaults are left out so that a new optional key in the language does not
+    # change the hash of every existing definition (items are pinned by it).
+    content = spec.model_dump(
+        mode="json", by_alias=True, exclude={"include"}, exclude_defaults=True
+    )
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -23,6 +23,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 __all__ = [
+    "ReviewSpec",
+    "LevelSpec",
+    "EscalationSpec",
     "DEFAULT_MAX_LENGTH",
     "FRAGMENT_KEYS",
     "IDENTIFIER_PATTERN",
@@ -387,6 +390,76 @@ class JointSpec(_Spec):
     )
 
 
+class LevelSpec(_Spec):
+    """One rung of an escalation ladder, placed relative to the deadline's due time."""
+
+    name: Identifier = Field(description="The level's name (e.g. `warning`, `reminder`).")
+    label: LocalText = Field(description="What history and agendas call it.")
+    before: int | None = Field(
+        default=None, ge=0, description="Fire this long before the due time (give this or `after`)."
+    )
+    after: int | None = Field(
+        default=None, ge=0, description="Fire this long after the due time (0 = at the due time)."
+    )
+    unit: DeadlineUnit | None = Field(
+        default=None, description="The unit of `before`/`after`; defaults to the deadline's unit."
+    )
+    notify: Annotated[
+        list[Identifier],
+        BeforeValidator(_as_list, json_schema_input_type=Identifier | list[Identifier]),
+    ] = Field(default_factory=list, description="Roles to notify (through the outbox).")
+    review: Identifier | None = Field(
+        default=None, description="Put the item on the next occurrence of this review's agenda."
+    )
+    set: dict[Identifier, JsonScalar] | None = Field(
+        default=None,
+        description="Fields to set (flags, priority); string values are expressions over `item`.",
+    )
+    fire: Identifier | None = Field(
+        default=None,
+        description="An event the engine fires itself at this level (if it can fire then).",
+    )
+
+
+class EscalationSpec(_Spec):
+    """The ladder an overdue item climbs, and what happens after downtime."""
+
+    levels: list[LevelSpec] = Field(min_length=1, description="The levels, earliest first.")
+    catch_up: Literal["all", "highest"] = Field(
+        default="all",
+        description=(
+            "After downtime, when several levels are past: fire `all` missed levels once, in "
+            "order, or only the `highest` (the skipped ones are recorded in history)."
+        ),
+    )
+
+
+class ReviewSpec(_Spec):
+    """A periodic review meeting whose agenda escalated items join."""
+
+    label: LocalText = Field(description="The review's name (e.g. the monthly service meeting).")
+    period: Literal["month", "quarter", "half_year", "year"] = Field(
+        description="Which period one occurrence covers; agendas are named by it (2026-11, 2026-Q4)."
+    )
+    cron: str = Field(
+        description=(
+            "When the meeting happens, as a 5-field cron line in the calendar's time zone "
+            "(e.g. `0 9 1 * *`: 09:00 on the 1st of each month)."
+        )
+    )
+    carry_over: bool = Field(
+        default=True,
+        description="Items still unresolved after a meeting stay on the next occurrence's agenda.",
+    )
+    decisions: Annotated[
+        list[Identifier],
+        BeforeValidator(_as_list, json_schema_input_type=Identifier | list[Identifier]),
+    ] = Field(
+        default_factory=list,
+        description="Events that record the meeting's decision on an item (they resolve it).",
+    )
+
+
 class StateSpec(_Spec):
     """A state of the lifecycle, or a group of states (when it has ``states``)."""
 
@@ -400,6 +473,10 @@ class StateSpec(_Spec):
     )
     joint: JointSpec | None = Field(
         default=None, description="Joint handling: parallel branches, one per unit."
+    )
+    escalation: EscalationSpec | None = Field(
+        default=None,
+        description="This state's own ladder for its deadline (else the workflow's is used).",
     )
     states: dict[Identifier, StateSpec] | None = Field(
         default=None,
@@ -441,6 +518,12 @@ class WorkflowSpec(_Spec):
     roles: dict[Identifier, RoleSpec] = Field(description="Who takes part, and how bound.")
     states: dict[Identifier, StateSpec] = Field(description="The states (top level).")
     events: list[EventSpec] = Field(description="The events (transitions).")
+    escalation: EscalationSpec | None = Field(
+        default=None, description="The ladder every deadline of this workflow climbs when late."
+    )
+    reviews: dict[Identifier, ReviewSpec] = Field(
+        default_factory=dict, description="Periodic reviews that escalated items are put before."
+    )
 
 
 StateSpec.model_rebuild()
