@@ -148,3 +148,11 @@ def test_working_day_due_is_a_working_day_after_the_start(day: dt.date, amount: 
     assert due_day > day
     assert CAL.is_working_day(due_day)
     assert CAL.working_days_between(start, due.at) == amount
+
+
+def test_before_counts_working_days_backwards() -> None:
+    # One working day before Thu Oct 8 2026 (after the Oct 1-7 holiday) is Wed Sep 30.
+    due = local(2026, 10, 8, 17, 30)
+    assert CAL.before(due, 1, "working_days").at.astimezone(CN) == local(2026, 9, 30, 17, 30)
+    assert CAL.before(due, 0, "working_days").at.astimezone(CN) == local(2026, 10, 8, 17, 30)
+    assert CAL.before(due, 2, "hours").at.astimezone(CN) == local(2026, 10, 8, 15, 30)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from workflow.core.values import Branch, HistoryEntry, ItemSnapshot
 from workflow.definition.compiled import Definition
 
-__all__ = ["Clock", "Directory", "Store", "StoreTransaction"]
+__all__ = ["Calendar", "Clock", "Directory", "Due", "Store", "StoreTransaction"]
 
 
 class Clock(Protocol):
@@ -22,6 +22,38 @@ class Clock(Protocol):
 
     def now(self) -> dt.datetime:
         """Return the current time, timezone-aware."""
+        ...
+
+
+class Due(Protocol):
+    """A computed due time (see :class:`workflow.schedule.calendar.Due`)."""
+
+    @property
+    def at(self) -> dt.datetime:
+        """The due time, aware."""
+        ...
+
+    @property
+    def provisional(self) -> bool:
+        """Whether it relied on a year without official holiday data."""
+        ...
+
+
+class Calendar(Protocol):
+    """Turns deadline amounts into due times (working days, calendar days, hours)."""
+
+    def add(self, start: dt.datetime, amount: int, unit: str) -> Due:
+        """Return when ``amount`` ``unit`` after ``start`` falls due."""
+        ...
+
+    def before(self, moment: dt.datetime, amount: int, unit: str) -> Due:
+        """Return the time ``amount`` ``unit`` before ``moment``."""
+        ...
+
+    def resume(
+        self, due: dt.datetime, paused_at: dt.datetime, resumed_at: dt.datetime, unit: str
+    ) -> Due:
+        """Move a due time for a pause, so the clock resumes where it stopped."""
         ...
 
 

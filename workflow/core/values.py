@@ -13,6 +13,7 @@ __all__ = [
     "Actor",
     "AvailableEvent",
     "Branch",
+    "Deadline",
     "HistoryEntry",
     "ItemSnapshot",
 ]
@@ -111,3 +112,34 @@ class AvailableEvent:
     inputs: tuple[str, ...]
     required_inputs: tuple[str, ...]
     targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """One clock on an item: a state's (or group's) time limit, or a branch's.
+
+    ``status`` is ``running``, ``paused``, or once ended ``met`` (ended before
+    its due time), ``late``, ``extended`` (replaced by a later deadline) or
+    ``cancelled``. ``next_at`` is when the scan must next look at it (the next
+    ladder level, or a branch's timeout); it is cleared when nothing is left.
+    """
+
+    id: int
+    item_id: int
+    branch_id: int | None
+    scope: str
+    started_seq: int
+    started_at: dt.datetime
+    due_at: dt.datetime
+    amount: int
+    unit: str
+    status: str
+    provisional: bool = False
+    paused_at: dt.datetime | None = None
+    next_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Tell whether the clock is still running or paused."""
+        return self.status in ("running", "paused")

@@ -152,6 +152,30 @@ class BusinessCalendar:
                     return Due(end.astimezone(dt.UTC), provisional)
         raise CalendarError(f"no {amount} working days within ten years of {local}")
 
+    def before(self, moment: dt.datetime, amount: int, unit: str) -> Due:
+        """Return the time ``amount`` ``unit`` before ``moment`` (for warnings before a due time).
+
+        For working days this is the end of office hours on the Nth working day
+        before ``moment``'s local day.
+        """
+        if unit == "hours":
+            return Due(moment - dt.timedelta(hours=amount), False)
+        if unit == "calendar_days":
+            return Due(moment - dt.timedelta(days=amount), False)
+        day = moment.astimezone(self.zone).date()
+        provisional = False
+        counted = 0
+        for _ in range(_MAX_SCAN_DAYS):
+            if counted >= amount:
+                end = dt.datetime.combine(day, self.office_end, tzinfo=self.zone)
+                return Due(end.astimezone(dt.UTC), provisional)
+            day -= dt.timedelta(days=1)
+            working, official = self.day(day)
+            provisional = provisional or not official
+            if working:
+                counted += 1
+        raise CalendarError(f"no {amount} working days within ten years before {day}")
+
     def working_days_between(self, start: dt.datetime, end: dt.datetime) -> int:
         """Count the working days after ``start``'s local day up to ``end``'s local day."""
         first = start.astimezone(self.zone).date()
