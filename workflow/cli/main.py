@@ -11,7 +11,27 @@ code  meaning
 2     the command line itself is wrong (unknown option, …)
 3     something named does not exist (workflow id, file)
 4     an external tool failed or is missing (Graphviz)
+5     refused by the lifecycle: the event is not allowed in the item's
+      state, a guard is false, or running items cannot migrate as asked
+      (EventNotAllowed, GuardFailed, MigrationRefused)
+6     not authorized: the actor lacks the role, or its binding to the
+      item (NotAuthorized)
+7     conflict: the item changed meanwhile; read it again and retry
+      (ConcurrentUpdate, e.g. with ``--expect-version``)
+8     the database is not ready: tables missing or out of date (run
+      ``workflow db upgrade``), or it cannot be reached (SchemaOutOfDate,
+      StoreError)
 ====  ==========================================================
+
+Within 1: InvalidInput (bad start data, event input or reason) and
+DefinitionError (each problem on its own FILE:LINE:COLUMN line). Within 3:
+DefinitionNotFound, ItemNotFound and UnknownEvent (no event of that name).
+
+The item and database commands are global-option driven: ``--db URL``
+(``WORKFLOW_DATABASE_URL``, default ``sqlite:///workflow.db`` in the
+current folder), ``--directory FILE`` (``WORKFLOW_DIRECTORY``, default the
+sample directory shipped in ``definitions/_directory/``) and ``--prefix``
+(``WORKFLOW_TABLE_PREFIX``, default ``wf_``).
 """
 
 from __future__ import annotations
@@ -25,16 +45,36 @@ from typing import Any, TypeVar
 
 import click
 
+from workflow.cli import db as db_commands
+from workflow.cli import demo as demo_command
+from workflow.cli import items as item_commands
 from workflow.definition.graph import render_svg, to_dot, to_mermaid
 from workflow.definition.loader import Catalog, load_catalog, load_definition
 from workflow.definition.schema import schema_text
-from workflow.errors import DefinitionError, DefinitionNotFound, WorkflowError
+from workflow.errors import (
+    ConcurrentUpdate,
+    DefinitionError,
+    DefinitionNotFound,
+    EventNotAllowed,
+    GuardFailed,
+    ItemNotFound,
+    MigrationRefused,
+    NotAuthorized,
+    StoreError,
+    UnknownEvent,
+    WorkflowError,
+)
 
 __all__ = [
+    "EXIT_CONFLICT",
+    "EXIT_DATABASE",
     "EXIT_EXTERNAL",
     "EXIT_INVALID",
+    "EXIT_NOT_AUTHORIZED",
     "EXIT_NOT_FOUND",
     "EXIT_OK",
+    "EXIT_REFUSED",
+    "exit_code_for",
     "main",
     "shipped_definitions",
 ]
@@ -43,6 +83,23 @@ EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_NOT_FOUND = 3
 EXIT_EXTERNAL = 4
+EXIT_REFUSED = 5
+EXIT_NOT_AUTHORIZED = 6
+EXIT_CONFLICT = 7
+EXIT_DATABASE = 8
+
+# The most specific class first; anything else the engine raises exits 1.
+_EXIT_CODES: tuple[tuple[type[WorkflowError], int], ...] = (
+    (DefinitionNotFound, EXIT_NOT_FOUND),
+    (ItemNotFound, EXIT_NOT_FOUND),
+    (UnknownEvent, EXIT_NOT_FOUND),
+    (EventNotAllowed, EXIT_REFUSED),
+    (GuardFailed, EXIT_REFUSED),
+    (MigrationRefused, EXIT_REFUSED),
+    (NotAuthorized, EXIT_NOT_AUTHORIZED),
+    (ConcurrentUpdate, EXIT_CONFLICT),
+    (StoreError, EXIT_DATABASE),
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,6 +123,17 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def exit_code_for(error: WorkflowError) -> int:
+    """Return the exit code for an engine error (see the table above)."""
+    explicit = getattr(error, "exit_code", None)
+    if isinstance(explicit, int):
+        return explicit
+    for kind, code in _EXIT_CODES:
+        if isinstance(error, kind):
+            return code
+    return EXIT_INVALID
+
+
 def _errors_to_exit_codes(function: F) -> F:
     """Run a command, turning the engine's errors into a message and exit code."""
 
@@ -77,11 +145,8 @@ def _errors_to_exit_codes(function: F) -> F:
             for problem in error.problems:
                 click.echo(str(problem), err=True)
             sys.exit(EXIT_INVALID)
-        except DefinitionNotFound as error:
-            _fail(str(error), EXIT_NOT_FOUND)
         except WorkflowError as error:
-            code = getattr(error, "exit_code", EXIT_INVALID)
-            _fail(str(error), code)
+            _fail(str(error), exit_code_for(error))
         return None
 
     return wrapper  # type: ignore[return-value]
@@ -96,15 +161,48 @@ def _errors_to_exit_codes(function: F) -> F:
     metavar="PATH",
     help="Folder (or file) of workflow definitions [default: the shipped ones].",
 )
+@click.option(
+    "--db",
+    "database_url",
+    envvar="WORKFLOW_DATABASE_URL",
+    default="sqlite:///workflow.db",
+    show_default=True,
+    metavar="URL",
+    help="Database of the items (SQLAlchemy URL).",
+)
+@click.option(
+    "--directory",
+    "directory",
+    envvar="WORKFLOW_DIRECTORY",
+    default=None,
+    metavar="PATH",
+    help="Directory file: groups, units, enterprises [default: the shipped sample].",
+)
+@click.option(
+    "--prefix",
+    envvar="WORKFLOW_TABLE_PREFIX",
+    default="wf_",
+    show_default=True,
+    help="Prefix of the workflow tables' names.",
+)
 @click.pass_context
-def main(ctx: click.Context, definitions: str | None) -> None:
+def main(
+    ctx: click.Context,
+    definitions: str | None,
+    database_url: str,
+    directory: str | None,
+    prefix: str,
+) -> None:
     """Workflow engine for government service work (the Service Express)."""
     ctx.ensure_object(dict)
     ctx.obj["definitions"] = definitions or shipped_definitions()
+    ctx.obj["db"] = database_url
+    ctx.obj["directory"] = directory or item_commands.sample_directory()
+    ctx.obj["prefix"] = prefix
 
 
 def _catalog(ctx: click.Context) -> Catalog:
-    catalog, problems = load_catalog([ctx.obj["definitions"]])
+    catalog, problems = load_catalog([_display(ctx.obj["definitions"])])
     if problems:
         raise DefinitionError(problems)
     return catalog
@@ -142,9 +240,18 @@ def validate(ctx: click.Context, paths: Sequence[str]) -> None:
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file, not stdout."
 )
-def schema(output: str | None) -> None:
-    """Print the JSON Schema of the definition language (for editors)."""
-    text = schema_text()
+@click.option(
+    "--fragment",
+    is_flag=True,
+    help="The schema of a partial (an included file) instead of a whole workflow.",
+)
+def schema(output: str | None, fragment: bool) -> None:
+    """Print the JSON Schema of the definition language (for editors).
+
+    The repository ships both: definitions/workflow.schema.json and, with
+    --fragment, definitions/workflow-fragment.schema.json.
+    """
+    text = schema_text(fragment=fragment)
     if output:
         Path(output).write_text(text, encoding="utf-8")
     else:
@@ -166,7 +273,10 @@ def schema(output: str | None) -> None:
 @_errors_to_exit_codes
 def graph(ctx: click.Context, target: str, fmt: str, lang: str, output: str | None) -> None:
     """Draw a lifecycle: TARGET is a workflow id or a definition file."""
-    definition = load_definition(target) if os.path.isfile(target) else _catalog(ctx).get(target)
+    if os.path.isfile(target):
+        definition = load_definition(_display(target))
+    else:
+        definition = _catalog(ctx).get(target)
     data: bytes
     if fmt == "mermaid":
         data = to_mermaid(definition, lang=lang).encode("utf-8")
@@ -178,3 +288,17 @@ def graph(ctx: click.Context, target: str, fmt: str, lang: str, output: str | No
         Path(output).write_bytes(data)
     else:
         click.echo(data.decode("utf-8"), nl=False)
+
+
+def _with_exit_codes(command: click.Command) -> click.Command:
+    """Wrap the callback of a command (and of a group's commands) in the error wrapper."""
+    if command.callback is not None:
+        command.callback = _errors_to_exit_codes(command.callback)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _with_exit_codes(sub)
+    return command
+
+
+for _command in (*item_commands.COMMANDS, db_commands.db, demo_command.demo):
+    main.add_command(_with_exit_codes(_command))
