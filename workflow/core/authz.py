@@ -1,4 +1,4 @@
-"""Authorization: may this actor fire this event on this item?
+"""Authorization: whether an actor may fire an event on an item.
 
 Two things must hold for some role the event allows: the actor claims the
 role (the host vouches for that), and the actor holds the role *for this

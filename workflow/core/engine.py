@@ -19,18 +19,18 @@ import builtins
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from workflow.core import joint as joint_rules
-from workflow.core.authz import holds_role, resolve_role
+from workflow.core.authz import resolve_role
 from workflow.core.clock import SystemClock
 from workflow.core.inputs import model_for, validate_values
 from workflow.core.machine import JOINT_COMPLETE, EffectFailed, GuardFalse, Run, machine_for
 from workflow.core.ports import Clock, Directory, Store, StoreTransaction
 from workflow.core.values import Actor, AvailableEvent, Branch, HistoryEntry, ItemSnapshot
 from workflow.definition.compiled import Definition
-from workflow.definition.loader import Catalog, definition_from_json
 from workflow.definition.expr import EvaluationError
+from workflow.definition.loader import Catalog, definition_from_json
 from workflow.definition.model import EventSpec, FieldSpec, JointSpec, LocalText
 from workflow.errors import (
     ConcurrentUpdate,
@@ -124,7 +124,7 @@ class Core:
             raise _invalid(None, "start", None, problems)
         role, why = resolve_role(definition, spec.started_by, actor, values, self.directory)
         if role is None:
-            _deny(None, "start", None, actor, spec.started_by, why)
+            _deny(None, "start", None, actor, spec.started_by, why=why)
         now = self.clock.now()
         with self.store.write() as tx:
             tx.ensure_definition(definition)
@@ -159,7 +159,11 @@ class Core:
             tx.append_history([row])
             joint = definition.states[spec.initial].joint
             if joint is not None:
-                tx.insert_branches(self._open_branches(item, spec.initial, joint, 1, ()))
+                # units=None: one branch per unit in the start data (an empty tuple
+                # would open none, and the item could never leave joint handling).
+                branches = self._open_branches(item, spec.initial, joint, 1, units=None, now=now)
+                if branches:
+                    tx.insert_branches(branches)
         log.info("started %s %s as %s by %s", definition.id, item.id, spec.initial, actor.id)
         return item
 
@@ -187,7 +191,15 @@ class Core:
         while True:
             try:
                 with self.store.write() as tx:
-                    return self._fire(tx, item_id, event, actor, data, reason, expected_version)
+                    return self._fire(
+                        tx,
+                        item_id,
+                        event,
+                        actor,
+                        data,
+                        reason=reason,
+                        expected_version=expected_version,
+                    )
             except ConcurrentUpdate:
                 if expected_version is not None or attempt >= retries:
                     raise
@@ -200,6 +212,7 @@ class Core:
         event: str,
         actor: Actor,
         data: Mapping[str, Any] | None,
+        *,
         reason: str | None,
         expected_version: int | None,
     ) -> ItemSnapshot:
@@ -217,9 +230,9 @@ class Core:
         definition = self._definition(tx, item.definition_hash)
         joint = definition.states[item.state].joint
         if joint is not None and event == joint.answer.name:
-            step = self._answer(tx, definition, item, joint, actor, data, reason)
+            step = self._answer(tx, definition, item, joint, actor, data=data, reason=reason)
         else:
-            step = self._event(tx, definition, item, event, actor, data, reason)
+            step = self._event(tx, definition, item, event, actor, data=data, reason=reason)
         self._write(tx, step, item.version, event)
         return step.item
 
@@ -230,6 +243,7 @@ class Core:
         item: ItemSnapshot,
         event: str,
         actor: Actor,
+        *,
         data: Mapping[str, Any] | None,
         reason: str | None,
     ) -> _Step:
@@ -248,8 +262,12 @@ class Core:
             )
         role, why = resolve_role(definition, spec.roles, actor, item.data, self.directory)
         if role is None:
-            _deny(item.id, event, state, actor, spec.roles, why)
-        values, problems = validate_values(model_for((definition.hash, event), spec.input), data)
+            _deny(item.id, event, state, actor, spec.roles, why=why)
+        # Several declarations may share an event name (one per group of states), each
+        # with its own input: the model is cached per declaration, not per name.
+        index = next(i for i, declared in enumerate(definition.spec.events) if declared is spec)
+        model = model_for((definition.hash, f"{event}__{index}"), spec.input)
+        values, problems = validate_values(model, data)
         problems += _reason_problems(spec.reason, reason)
         if problems:
             raise _invalid(item.id, event, state, problems)
@@ -259,21 +277,21 @@ class Core:
         rows = [
             self._row(
                 item,
-                1,
-                "event",
-                event,
-                state,
-                run.state,
-                actor,
-                role,
-                values,
-                reason,
-                run.data,
-                now,
+                offset=1,
+                kind="event",
+                event=event,
+                source=state,
+                target=run.state,
+                actor=actor,
+                role=role,
+                values=values,
+                reason=reason,
+                new_data=run.data,
+                now=now,
             )
         ]
         step = _Step(item, rows, [], [])
-        self._after_move(tx, definition, step, state, run, now)
+        self._after_move(tx, definition, step, state, run, now=now)
         return step
 
     def _answer(
@@ -283,26 +301,31 @@ class Core:
         item: ItemSnapshot,
         joint: JointSpec,
         actor: Actor,
+        *,
         data: Mapping[str, Any] | None,
         reason: str | None,
     ) -> _Step:
         """Record one unit's answer to a joint-handling branch, and join if complete."""
         event, state = joint.answer.name, item.state
-        role, why = resolve_role(definition, [joint.role], actor, item.data, self.directory)
-        if role is None:
-            _deny(item.id, event, state, actor, [joint.role], why)
         branches = _current_round(tx.load_branches(item.id), state)
+        # A branch is bound to its unit: whoever acts for it answers in the joint's role.
+        # The role's field binding alone would shut out the lead unit, whose own branch
+        # (under `lead_and_quorum`) is not in the units list the role is bound to.
         mine = [b for b in branches if self.directory.represents(actor.id, "unit", b.unit)]
+        if joint.role not in actor.roles or not mine:
+            held, why = resolve_role(definition, [joint.role], actor, item.data, self.directory)
+            if held is not None:
+                why = "its unit has no branch in this joint handling"
+            _deny(item.id, event, state, actor, [joint.role], why=why)
+        role = joint.role
         open_mine = [b for b in mine if b.status == "open"]
         if not open_mine:
-            why = (
-                "its unit's branch has already answered"
-                if mine
-                else "its unit has no branch in this joint handling"
-            )
-            _deny(item.id, event, state, actor, [joint.role], why)
+            why = "its unit's branch has already answered"
+            _deny(item.id, event, state, actor, [joint.role], why=why)
         fields = {**joint.answer.input, "verdict": _VERDICT}
-        values, problems = validate_values(model_for((definition.hash, event), fields), data)
+        # Keyed by state: an ordinary event elsewhere may carry the answer's name.
+        model = model_for((definition.hash, f"{event}__{state}"), fields)
+        values, problems = validate_values(model, data)
         problems += _reason_problems(joint.answer.reason, reason)
         if problems:
             raise _invalid(item.id, event, state, problems)
@@ -319,22 +342,22 @@ class Core:
         rows = [
             self._row(
                 item,
-                1,
-                "answer",
-                event,
-                state,
-                state,
-                actor,
-                role,
-                answer_input,
-                reason,
-                item.data,
-                now,
+                offset=1,
+                kind="answer",
+                event=event,
+                source=state,
+                target=state,
+                actor=actor,
+                role=role,
+                values=answer_input,
+                reason=reason,
+                new_data=item.data,
+                now=now,
             )
         ]
         step = _Step(dataclasses.replace(item, updated_at=now), rows, [], [branch])
         round_now = [branch if b.id == branch.id else b for b in branches]
-        self._join_if_complete(tx, definition, step, joint, round_now, now)
+        self._join_if_complete(tx, definition, step, joint, round_now, now=now)
         return step
 
     def _join_if_complete(
@@ -344,6 +367,7 @@ class Core:
         step: _Step,
         joint: JointSpec,
         branches: Sequence[Branch],
+        *,
         now: Any,
     ) -> None:
         lead = step.item.data.get(joint.lead) if joint.lead else None
@@ -356,20 +380,20 @@ class Core:
         system = Actor("engine")
         row = self._row(
             step.item,
-            len(step.rows) + 1,
-            "auto",
-            JOINT_COMPLETE,
-            state,
-            run.state,
-            system,
-            None,
-            tally.context(),
-            None,
-            run.data,
-            now,
+            offset=len(step.rows) + 1,
+            kind="auto",
+            event=JOINT_COMPLETE,
+            source=state,
+            target=run.state,
+            actor=system,
+            role=None,
+            values=tally.context(),
+            reason=None,
+            new_data=run.data,
+            now=now,
         )
         step.rows.append(row)
-        self._after_move(tx, definition, step, state, run, now, branches=branches)
+        self._after_move(tx, definition, step, state, run, now=now, branches=branches)
 
     def _after_move(
         self,
@@ -378,6 +402,7 @@ class Core:
         step: _Step,
         source: str,
         run: Run,
+        *,
         now: Any,
         branches: Sequence[Branch] | None = None,
     ) -> None:
@@ -412,12 +437,14 @@ class Core:
                 known = {b.unit for b in current}
                 added = [u for u in run.appended[source_joint.units] if u not in known]
                 step.new_branches.extend(
-                    self._open_branches(step.item, source, source_joint, opened_seq, added, now)
+                    self._open_branches(
+                        step.item, source, source_joint, opened_seq, units=added, now=now
+                    )
                 )
         target_joint = definition.states[target].joint
         if target_joint is not None and target != source:
             step.new_branches.extend(
-                self._open_branches(step.item, target, target_joint, seq, None, now)
+                self._open_branches(step.item, target, target_joint, seq, units=None, now=now)
             )
 
     def _open_branches(
@@ -426,6 +453,7 @@ class Core:
         state: str,
         joint: JointSpec,
         opened_seq: int,
+        *,
         units: Sequence[str] | None,
         now: Any = None,
     ) -> list[Branch]:
@@ -455,6 +483,7 @@ class Core:
     def _row(
         self,
         item: ItemSnapshot,
+        *,
         offset: int,
         kind: str,
         event: str,
@@ -467,7 +496,8 @@ class Core:
         new_data: Mapping[str, Any],
         now: Any,
     ) -> HistoryEntry:
-        changes = {k: v for k, v in new_data.items() if item.data.get(k) != v}
+        # A field that appears with a null value (a migration adding it) is a change too.
+        changes = {k: v for k, v in new_data.items() if k not in item.data or item.data[k] != v}
         return HistoryEntry(
             item_id=item.id,
             seq=item.version + offset,
@@ -478,7 +508,8 @@ class Core:
             actor_id=actor.id,
             actor_role=role,
             input=dict(values) if values else None,
-            reason=reason,
+            # Stored trimmed, and blank as no reason (the checks already read it trimmed).
+            reason=(reason or "").strip() or None,
             changes=changes or None,
             definition_hash=item.definition_hash,
             at=now,
@@ -488,7 +519,15 @@ class Core:
         """Write a decided step: compare-and-swap the item first, then the rest."""
         # Later rows of the same step see the data as changed by earlier rows.
         item = dataclasses.replace(step.item, version=read_version + len(step.rows))
-        if not tx.update_item(item, read_version):
+        # A store may do both in one round trip (the SQL store on PostgreSQL).
+        combined = getattr(tx, "update_item_with_history", None)
+        if combined is not None:
+            moved = bool(combined(item, read_version, step.rows))
+        else:
+            moved = tx.update_item(item, read_version)
+            if moved:
+                tx.append_history(step.rows)
+        if not moved:
             raise ConcurrentUpdate(
                 item_id=item.id,
                 event=event,
@@ -496,7 +535,6 @@ class Core:
                 expected=read_version,
                 actual=tx.current_version(item.id),
             )
-        tx.append_history(step.rows)
         if step.changed_branches:
             tx.update_branches(step.changed_branches)
         if step.new_branches:
@@ -572,13 +610,10 @@ class Core:
             role, _ = resolve_role(definition, spec.roles, actor, item.data, self.directory)
             if role is None or not _guards_may_pass(definition, index, spec, item, actor):
                 continue
-            found.append(
-                _available(spec.name, spec.label.en, spec.label.zh, role, spec, definition)
-            )
+            found.append(_available(spec.name, spec.label.en, spec.label.zh, role, spec))
         joint = definition.states[item.state].joint
-        if joint is not None and holds_role(
-            definition, joint.role, actor, item.data, self.directory
-        ):
+        if joint is not None and joint.role in actor.roles:
+            # As in `_answer`: an open branch of a unit the actor acts for is the binding.
             current = _current_round(branches, item.state)
             if any(
                 b.status == "open" and self.directory.represents(actor.id, "unit", b.unit)
@@ -679,20 +714,19 @@ class Core:
                 )
                 row = self._row(
                     item,
-                    1,
-                    "migrate",
-                    "@migrate",
-                    item.state,
-                    new_state,
-                    who,
-                    None,
-                    {
-                        "from_version": sources[item.definition_hash].version,
-                        "to_version": target.version,
-                    },
-                    None,
-                    data,
-                    now,
+                    offset=1,
+                    kind="migrate",
+                    event="@migrate",
+                    source=item.state,
+                    target=new_state,
+                    actor=who,
+                    role=None,
+                    values=_migration_input(
+                        sources[item.definition_hash].version, target.version, item.data, data
+                    ),
+                    reason=None,
+                    new_data=data,
+                    now=now,
                 )
                 if not tx.update_item(
                     dataclasses.replace(moved, definition_hash=target.hash), item.version
@@ -735,13 +769,20 @@ def replay_problems(item: ItemSnapshot, rows: Sequence[HistoryEntry]) -> list[st
                 f"row {row.seq} leaves {row.from_state!r}, but the item was in {state!r}"
             )
         data.update(row.changes or {})
+        dropped = (row.input or {}).get("dropped") if row.kind == "migrate" else None
+        for name in dropped if isinstance(dropped, Mapping) else ():
+            data.pop(name, None)
         state = row.to_state
     if len(rows) != item.version:
         problems.append(f"{len(rows)} history rows for version {item.version}")
     if state != item.state:
         problems.append(f"replayed state {state!r} != stored state {item.state!r}")
     if data != dict(item.data):
-        differing = sorted(k for k in set(data) | set(item.data) if data.get(k) != item.data.get(k))
+        differing = sorted(
+            k
+            for k in set(data) | set(item.data)
+            if k not in data or k not in item.data or data[k] != item.data[k]
+        )
         problems.append(f"replayed data differs in: {', '.join(differing)}")
     return problems
 
@@ -771,7 +812,31 @@ def _migration_problem(target: Definition, item: ItemSnapshot, state: str) -> st
     for name, spec in target.spec.fields.items():
         if spec.required and item.data.get(name) is None and spec.default is None:
             return f"field {name!r} is required in version {target.version} and has no value"
+    # The values kept must also fit the new declarations (a narrower enum, a shorter
+    # limit, another type): events validate only their input, so data that no longer
+    # fits would surface later as guards that cannot be evaluated.
+    model = model_for((target.hash, "@migrate"), target.spec.fields, all_optional=True)
+    _, problems = validate_values(model, _migrated_data(target, item.data))
+    if problems:
+        name, problem = problems[0]
+        return f"field {name!r} does not fit version {target.version}: {problem}"
     return None
+
+
+def _migration_input(
+    from_version: int, to_version: int, old: Mapping[str, Any], new: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Describe a migration step for its history row.
+
+    ``changes`` can only say what a field becomes, not that it is gone, so the
+    fields the new version no longer declares are listed under ``dropped``
+    (with their last values, which are kept that way): replay removes them.
+    """
+    described: dict[str, Any] = {"from_version": from_version, "to_version": to_version}
+    dropped = {name: value for name, value in old.items() if name not in new}
+    if dropped:
+        described["dropped"] = dropped
+    return described
 
 
 def _migrated_data(target: Definition, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -829,8 +894,14 @@ def _invalid(
 
 
 def _deny(
-    item_id: int | None, event: str, state: str | None, actor: Actor, roles: Sequence[str], why: str
-) -> None:
+    item_id: int | None,
+    event: str,
+    state: str | None,
+    actor: Actor,
+    roles: Sequence[str],
+    *,
+    why: str,
+) -> NoReturn:
     """Log and raise a denial; the log names who and what, never the data."""
     log.warning("denied %s on item %s (%s) to %s: %s", event, item_id, state, actor.id, why)
     raise NotAuthorized(
@@ -875,9 +946,8 @@ def _guards_may_pass(
 
 
 def _available(
-    name: str, label_en: str, label_zh: str, role: str, spec: EventSpec, definition: Definition
+    name: str, label_en: str, label_zh: str, role: str, spec: EventSpec
 ) -> AvailableEvent:
-    del definition
     return AvailableEvent(
         name=name,
         label_en=label_en,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Mapping
 import threading
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (

@@ -93,7 +93,9 @@ class CompiledMachine:
         for name, spec in definition.states.items():
             if spec.joint is not None:
                 path = (*definition.state_path(name), "joint", "then")
-                self._add_choices(JOINT_COMPLETE, [name], spec.joint.then, path, None, ())
+                self._add_choices(
+                    JOINT_COMPLETE, [name], spec.joint.then, path, guards=None, effects=()
+                )
 
     # -- building -----------------------------------------------------------------------
 
@@ -123,7 +125,9 @@ class CompiledMachine:
                 before=cast(Any, effects),
             )
             return
-        self._add_choices(event.name, leaves, event.to, (*base, "to"), guards, effects)
+        self._add_choices(
+            event.name, leaves, event.to, (*base, "to"), guards=guards, effects=effects
+        )
 
     def _add_choices(
         self,
@@ -131,6 +135,7 @@ class CompiledMachine:
         leaves: Sequence[str],
         choices: Sequence[Choice],
         path: Path,
+        *,
         guards: list[tuple[GuardSpec, CompiledExpression]] | None,
         effects: Sequence[Callable[[EventData], None]],
     ) -> None:
