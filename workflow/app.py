@@ -17,10 +17,11 @@ from sqlalchemy import Engine as SqlEngine
 
 from workflow.core.clock import SystemClock
 from workflow.core.engine import Core
-from workflow.core.ports import Clock, Directory
+from workflow.core.ports import Calendar, Clock, Directory
 from workflow.definition.loader import Catalog, load_catalog
 from workflow.directory.static import StaticDirectory
 from workflow.errors import DefinitionError
+from workflow.schedule.calendar import BusinessCalendar
 from workflow.store.migrate import check_schema
 from workflow.store.schema import DEFAULT_PREFIX
 from workflow.store.sql import SqlStore, create_database_engine
@@ -72,8 +73,15 @@ class Engine(Core):
         *,
         directory: Directory,
         clock: Clock | None = None,
+        calendar: Calendar | None = None,
     ) -> None:
-        super().__init__(store, definitions, directory=directory, clock=clock)
+        super().__init__(
+            store,
+            definitions,
+            directory=directory,
+            clock=clock,
+            calendar=calendar if calendar is not None else BusinessCalendar(),
+        )
 
     @classmethod
     def from_engine(
@@ -85,6 +93,7 @@ class Engine(Core):
         prefix: str = DEFAULT_PREFIX,
         schema: str | None = None,
         clock: Clock | None = None,
+        calendar: Calendar | None = None,
         check: bool = True,
     ) -> Engine:
         """Build an engine over a SQLAlchemy engine the host created.
@@ -101,6 +110,7 @@ class Engine(Core):
             load_definitions(definitions),
             directory=directory or StaticDirectory(),
             clock=clock or SystemClock(),
+            calendar=calendar,
         )
 
     @classmethod
@@ -113,6 +123,7 @@ class Engine(Core):
         prefix: str = DEFAULT_PREFIX,
         schema: str | None = None,
         clock: Clock | None = None,
+        calendar: Calendar | None = None,
         check: bool = True,
     ) -> Engine:
         """Build an engine (and its own connection pool) from a database URL."""
@@ -123,6 +134,7 @@ class Engine(Core):
             prefix=prefix,
             schema=schema,
             clock=clock,
+            calendar=calendar,
             check=check,
         )
 
@@ -137,6 +149,7 @@ class Engine(Core):
             self.catalog,
             directory=self.directory,
             clock=self.clock,
+            calendar=self.calendar,
         )
 
     def dispose(self) -> None:

@@ -21,13 +21,21 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
+from workflow.core import deadlines as deadline_rules
 from workflow.core import joint as joint_rules
 from workflow.core.authz import resolve_role
 from workflow.core.clock import SystemClock
 from workflow.core.inputs import model_for, validate_values
 from workflow.core.machine import JOINT_COMPLETE, EffectFailed, GuardFalse, Run, machine_for
-from workflow.core.ports import Clock, Directory, Store, StoreTransaction
-from workflow.core.values import Actor, AvailableEvent, Branch, HistoryEntry, ItemSnapshot
+from workflow.core.ports import Calendar, Clock, Directory, Store, StoreTransaction
+from workflow.core.values import (
+    Actor,
+    AvailableEvent,
+    Branch,
+    Deadline,
+    HistoryEntry,
+    ItemSnapshot,
+)
 from workflow.definition.compiled import Definition
 from workflow.definition.expr import EvaluationError
 from workflow.definition.loader import Catalog, definition_from_json
@@ -67,6 +75,9 @@ class _Step:
     rows: list[HistoryEntry]
     new_branches: list[Branch]
     changed_branches: list[Branch]
+    new_deadlines: list[Deadline] = dataclasses.field(default_factory=list)
+    changed_deadlines: list[Deadline] = dataclasses.field(default_factory=list)
+    open_deadlines: list[Deadline] | None = None
 
 
 class Core:
@@ -83,11 +94,14 @@ class Core:
         *,
         directory: Directory,
         clock: Clock | None = None,
+        calendar: Calendar | None = None,
     ) -> None:
         self.store = store
         self.catalog = definitions
         self.directory = directory
         self.clock: Clock = clock or SystemClock()
+        # Without a calendar no deadline clocks are kept (a store without timers).
+        self.calendar = calendar
         self._stored: dict[str, Definition] = {}
 
     # -- definitions ------------------------------------------------------------------
@@ -157,13 +171,16 @@ class Core:
                 at=now,
             )
             tx.append_history([row])
+            step = _Step(item, [row], [], [], open_deadlines=[])
             joint = definition.states[spec.initial].joint
             if joint is not None:
                 # units=None: one branch per unit in the start data (an empty tuple
                 # would open none, and the item could never leave joint handling).
-                branches = self._open_branches(item, spec.initial, joint, 1, units=None, now=now)
-                if branches:
-                    tx.insert_branches(branches)
+                step.new_branches = self._open_branches(
+                    item, spec.initial, joint, 1, units=None, now=now
+                )
+            self._plan_clocks(tx, definition, step, None, spec.initial, "start", [], now=now)
+            self._write_children(tx, definition, step, seq=1, now=now)
         log.info("started %s %s as %s by %s", definition.id, item.id, spec.initial, actor.id)
         return item
 
@@ -291,7 +308,7 @@ class Core:
             )
         ]
         step = _Step(item, rows, [], [])
-        self._after_move(tx, definition, step, state, run, now=now)
+        self._after_move(tx, definition, step, state, run, now=now, event=event)
         return step
 
     def _answer(
@@ -393,7 +410,9 @@ class Core:
             now=now,
         )
         step.rows.append(row)
-        self._after_move(tx, definition, step, state, run, now=now, branches=branches)
+        self._after_move(
+            tx, definition, step, state, run, now=now, branches=branches, event=JOINT_COMPLETE
+        )
 
     def _after_move(
         self,
@@ -405,8 +424,9 @@ class Core:
         *,
         now: Any,
         branches: Sequence[Branch] | None = None,
+        event: str,
     ) -> None:
-        """Update the item for a move, and open or close joint-handling branches."""
+        """Update the item for a move: branches to open or close, clocks to start or stop."""
         target = run.state
         final = definition.states[target].final
         step.item = dataclasses.replace(
@@ -446,6 +466,51 @@ class Core:
             step.new_branches.extend(
                 self._open_branches(step.item, target, target_joint, seq, units=None, now=now)
             )
+        self._plan_clocks(tx, definition, step, source, target, event, run.extensions, now=now)
+
+    def _plan_clocks(
+        self,
+        tx: StoreTransaction,
+        definition: Definition,
+        step: _Step,
+        source: str | None,
+        target: str,
+        event: str,
+        extensions: Sequence[tuple[int, str | None]],
+        *,
+        now: Any,
+    ) -> None:
+        """Decide the deadline changes of a move (none without a calendar)."""
+        if self.calendar is None:
+            return
+        if step.open_deadlines is None:
+            step.open_deadlines = tx.load_open_deadlines(step.item.id)
+        changed = {d.id: d for d in step.changed_deadlines}
+        current = [changed.get(d.id, d) for d in step.open_deadlines]
+        current += [d for d in step.new_deadlines if d.is_open]
+        plan = deadline_rules.on_move(
+            definition,
+            self.calendar,
+            item_id=step.item.id,
+            source=source,
+            target=target,
+            event=event,
+            seq=step.item.version + len(step.rows),
+            now=now,
+            open_deadlines=[d for d in current if d.is_open],
+            extensions=extensions,
+        )
+        for deadline in plan.changed:
+            if deadline.id:
+                changed[deadline.id] = deadline
+            else:  # a clock started earlier in this same step, changed again
+                key = (deadline.scope, deadline.started_seq, deadline.branch_id)
+                step.new_deadlines = [
+                    deadline if (d.scope, d.started_seq, d.branch_id) == key else d
+                    for d in step.new_deadlines
+                ]
+        step.changed_deadlines = list(changed.values())
+        step.new_deadlines.extend(plan.new)
 
     def _open_branches(
         self,
@@ -535,11 +600,43 @@ class Core:
                 expected=read_version,
                 actual=tx.current_version(item.id),
             )
+        step.item = item
+        self._write_children(tx, self._definition(tx, item.definition_hash), step, seq=item.version, now=item.updated_at)
+
+    def _write_children(
+        self, tx: StoreTransaction, definition: Definition, step: _Step, *, seq: int, now: Any
+    ) -> None:
+        """Write branches and clocks after the item row (its CAS decides everything)."""
         if step.changed_branches:
             tx.update_branches(step.changed_branches)
+            if self.calendar is not None:
+                # A branch that answered or closed stops its own clock.
+                closed = {b.id for b in step.changed_branches if b.status != "open"}
+                if step.open_deadlines is None:
+                    step.open_deadlines = tx.load_open_deadlines(step.item.id)
+                known = {d.id for d in step.changed_deadlines}
+                step.changed_deadlines.extend(
+                    deadline_rules.end_deadline(d, now)
+                    for d in step.open_deadlines
+                    if d.branch_id in closed and d.id not in known and d.is_open
+                )
         if step.new_branches:
-            tx.insert_branches(step.new_branches)
-        step.item = item
+            ids = tx.insert_branches(step.new_branches)
+            if self.calendar is not None and ids:
+                opened = [dataclasses.replace(b, id=i) for b, i in zip(step.new_branches, ids, strict=True)]
+                by_state: dict[str, list[Branch]] = {}
+                for branch in opened:
+                    by_state.setdefault(branch.state, []).append(branch)
+                for state, group in by_state.items():
+                    step.new_deadlines.extend(
+                        deadline_rules.branch_deadlines(
+                            definition, self.calendar, state=state, branches=group, seq=seq, now=now
+                        )
+                    )
+        if step.changed_deadlines:
+            tx.update_deadlines(step.changed_deadlines)
+        if step.new_deadlines:
+            tx.insert_deadlines(step.new_deadlines)
 
     # -- reading ------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from workflow.core.values import Branch, HistoryEntry, ItemSnapshot
+from workflow.core.values import Branch, Deadline, HistoryEntry, ItemSnapshot
 from workflow.definition.compiled import Definition
 
 __all__ = ["Calendar", "Clock", "Directory", "Due", "Store", "StoreTransaction"]
@@ -118,12 +118,24 @@ class StoreTransaction(Protocol):
         """Return an item's branches, all or those of one joint-handling round."""
         ...
 
-    def insert_branches(self, branches: Sequence[Branch]) -> None:
-        """Insert new branches (their ids are ignored)."""
+    def insert_branches(self, branches: Sequence[Branch]) -> list[int]:
+        """Insert new branches (their ids are ignored); return their ids, in order."""
         ...
 
     def update_branches(self, branches: Sequence[Branch]) -> None:
         """Update branches by id (status, verdict, answer)."""
+        ...
+
+    def load_open_deadlines(self, item_id: int) -> list[Deadline]:
+        """Return an item's running or paused deadlines, branch clocks included."""
+        ...
+
+    def insert_deadlines(self, deadlines: Sequence[Deadline]) -> list[int]:
+        """Insert new deadlines (their ids are ignored); return their ids, in order."""
+        ...
+
+    def update_deadlines(self, deadlines: Sequence[Deadline]) -> None:
+        """Update deadlines by id (status, due time, pause, next check, end)."""
         ...
 
     def list_items(

@@ -11,32 +11,44 @@ read transaction tries to become a write one.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Dialect,
     Engine,
+    Insert,
     Row,
-    and_,
+    Select,
+    Update,
+    bindparam,
     create_engine,
     event,
     insert,
     select,
     update,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import make_url
 
-from workflow.core.values import Branch, HistoryEntry, ItemSnapshot
+from workflow.core.values import Branch, Deadline, HistoryEntry, ItemSnapshot
 from workflow.definition.compiled import Definition
 from workflow.definition.loader import definition_to_json
+from workflow.store import timers
 from workflow.store.schema import DEFAULT_PREFIX, Tables, build_tables
 
 __all__ = ["SqlStore", "create_database_engine"]
 
 _WRITE = "workflow_write"
+
+PING_AFTER_IDLE_SECONDS = 1.0
+"""A pooled server connection idle longer than this is pinged before use."""
+
+_LAST_USED = "workflow_last_used"
 
 
 def create_database_engine(url: str, **options: Any) -> Engine:
@@ -44,11 +56,20 @@ def create_database_engine(url: str, **options: Any) -> Engine:
 
     For SQLite: WAL journal, full fsync, a 30 s busy timeout, foreign keys,
     and transactions begun by us (``BEGIN IMMEDIATE`` for writes).
+
+    For servers: a pooled connection that sat idle for more than
+    :data:`PING_AFTER_IDLE_SECONDS` is pinged before use and replaced (with
+    the rest of the pool) if the server went away. SQLAlchemy's
+    ``pool_pre_ping`` would ping on every checkout, one more round trip per
+    transition; pass ``pool_pre_ping=True`` to have that instead.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        options.setdefault("pool_pre_ping", True)
-        return create_engine(url, **options)
+        if "pool_pre_ping" in options:
+            return create_engine(url, **options)
+        engine = create_engine(url, **options)
+        _ping_when_idle(engine)
+        return engine
     engine = create_engine(url, **options)
 
     @event.listens_for(engine, "connect")
@@ -68,9 +89,182 @@ def create_database_engine(url: str, **options: Any) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
         immediate = connection.get_execution_options().get(_WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        if _observed(connection, engine):
+            connection.exec_driver_sql(statement)
+            return
+        # Straight to the driver: a full execution context would cost as much
+        # as the statement itself, on every transaction.
+        try:
+            connection.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
+        except Exception as error:
+            connection._handle_dbapi_exception(error, statement, (), None, None)
 
     return engine
+
+
+_ITEM_WRITES = (
+    "state",
+    "data",
+    "version",
+    "is_open",
+    "updated_at",
+    "closed_at",
+    "definition_hash",
+)
+"""The item columns a transition writes (the SET clause of the compare-and-swap)."""
+
+
+def _observed(connection: Connection, engine: Engine | None = None) -> bool:
+    """Tell whether something wants to see each statement (echo, cursor listeners).
+
+    Then statements go through SQLAlchemy's full execution; otherwise the
+    per-transition path runs its prepared statements on the DB-API cursor.
+    ``engine`` (the connection's, without execution options) has the same
+    listeners as its connections and asks for them faster.
+    """
+    dispatch = (engine or connection).dispatch
+    return bool(connection._echo or dispatch.before_cursor_execute or dispatch.after_cursor_execute)
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a connection on checkout only if it has been idle (``pool_pre_ping``, when it matters).
+
+    A connection checked in moments ago was working then; pinging it again
+    would double the round trips of a short transaction. One idle long enough
+    to have been dropped (server restart, idle timeouts of proxies and
+    firewalls) is pinged, and a dead one invalidates the pool, as pre-ping does.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    def _fresh(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_LAST_USED)
+        if last is not None and time.monotonic() - last < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if not dialect.is_disconnect(error, dbapi_connection, None):
+                raise
+            alive = False
+        if not alive:
+            # As a failed pre-ping: replace this and every older pooled connection.
+            raise sa_exc.InvalidatePoolError()
+
+
+class _Prepared:
+    """A statement compiled once for a dialect, with its parameter converters.
+
+    The per-transition path runs through the DB-API cursor with this: the SQL
+    text, the parameter order and each type's bind processor are what
+    SQLAlchemy would use itself, computed once instead of on every execute.
+    """
+
+    __slots__ = ("names", "positional", "processors", "sql")
+
+    def __init__(self, statement: Any, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql: str = compiled.string
+        self.positional: bool = compiled.positional
+        names = compiled.positiontup if compiled.positional else list(compiled.binds)
+        assert names is not None
+        self.names: tuple[str, ...] = tuple(names)
+        processors = []
+        for name in self.names:
+            bind_type = compiled.binds[name].type
+            process = bind_type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                processors.append((name, process))
+        self.processors: tuple[tuple[str, Any], ...] = tuple(processors)
+
+    def parameters(self, values: dict[str, Any]) -> Any:
+        """Convert ``values`` (by bind name) to what the driver takes."""
+        for name, process in self.processors:
+            values[name] = process(values[name])
+        if self.positional:
+            return tuple([values[name] for name in self.names])
+        return values
+
+
+class _Statements:
+    """The statements of the per-transition path, built once per set of tables.
+
+    Building a Core statement costs more than running it (coercing every
+    column and value, then computing its cache key); built once with bind
+    parameters, each is compiled once per dialect and found in SQLAlchemy's
+    compiled cache by a memoized key afterwards.
+    """
+
+    def __init__(self, t: Tables) -> None:
+        items, history, branches = t.items, t.history, t.branches
+        # Bind names must differ from column names: those are the SET/VALUES keys.
+        self.load_item: Select[Any] = select(items).where(items.c.id == bindparam("w_id"))
+        self.current_version: Select[Any] = select(items.c.version).where(
+            items.c.id == bindparam("w_id")
+        )
+        self.insert_item: Insert = insert(items)
+        self.update_item: Update = (
+            update(items)
+            .where(items.c.id == bindparam("w_id"), items.c.version == bindparam("w_expected"))
+            .values({name: bindparam(name, type_=items.c[name].type) for name in _ITEM_WRITES})
+        )
+        self.insert_history: Insert = insert(history)
+        self.load_history: Select[Any] = (
+            select(history).where(history.c.item_id == bindparam("w_id")).order_by(history.c.seq)
+        )
+        self.load_branches: Select[Any] = (
+            select(branches).where(branches.c.item_id == bindparam("w_id")).order_by(branches.c.id)
+        )
+        self.load_round: Select[Any] = (
+            select(branches)
+            .where(
+                branches.c.item_id == bindparam("w_id"),
+                branches.c.opened_seq == bindparam("w_seq"),
+            )
+            .order_by(branches.c.id)
+        )
+        self.insert_branches: Insert = insert(branches)
+        self.update_branch: Update = update(branches).where(branches.c.id == bindparam("w_id"))
+        # PostgreSQL: the compare-and-swap and the history row in one statement
+        # (one round trip); the row is inserted only if the update matched.
+        moved = self.update_item.returning(items.c.id).cte("moved")
+        row = select(*[bindparam(f"h_{c.name}", type_=c.type) for c in history.c])
+        self.move_with_history: Insert = (
+            insert(history)
+            .from_select([c.name for c in history.c], row.select_from(moved))
+            .add_cte(moved)
+        )
+
+
+class _FastPath:
+    """The per-transition statements prepared for one dialect."""
+
+    def __init__(self, statements: _Statements, tables: Tables, dialect: Dialect) -> None:
+        self.load_item = _Prepared(statements.load_item, dialect)
+        self.update_item = _Prepared(statements.update_item, dialect)
+        self.insert_history = _Prepared(statements.insert_history, dialect)
+        # Data-modifying CTEs are PostgreSQL's; elsewhere the two statements run in turn.
+        self.move_with_history = (
+            _Prepared(statements.move_with_history, dialect)
+            if dialect.name == "postgresql"
+            else None
+        )
+        columns = []
+        for index, column in enumerate(tables.items.c):
+            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if process is not None:
+                columns.append((index, process))
+        self.item_columns: tuple[tuple[int, Any], ...] = tuple(columns)
 
 
 class SqlStore:
@@ -92,15 +286,45 @@ class SqlStore:
         self.prefix = prefix
         self.schema = schema
         self.tables = tables or build_tables(prefix)
+        self.statements = _Statements(self.tables)
         self._known_definitions: set[str] = set()
+        self._fast: dict[Dialect, _FastPath] = {}
         self._options: dict[str, Any] = {}
         if schema is not None:
             self._options["schema_translate_map"] = {None: schema}
+        # Option engines share the pool: per-transaction options cost nothing.
+        self._read_engine = engine
+        self._write_engine = engine
+        if engine is not None:
+            if self._options:
+                self._read_engine = engine.execution_options(**self._options)
+            self._write_engine = engine.execution_options(**self._options, **{_WRITE: True})
+
+    def _fast_for(self, connection: Connection) -> _FastPath | None:
+        """Return the driver-level statements, unless something must see every execute.
+
+        Cursor-execute listeners (tracing, logging hooks), echo and a schema
+        translate map need SQLAlchemy's own execution; then Core runs it all.
+        """
+        if (
+            _observed(connection, self.engine)
+            or "schema_translate_map" in connection.get_execution_options()
+        ):
+            return None
+        dialect = connection.dialect
+        fast = self._fast.get(dialect)
+        if fast is None:
+            fast = self._fast[dialect] = _FastPath(self.statements, self.tables, dialect)
+        return fast
 
     def bound(self, connection: Connection) -> SqlStore:
         """Return a store whose operations run on ``connection``, inside its transaction."""
-        store = SqlStore(connection=connection, prefix=self.prefix, schema=self.schema, tables=self.tables)
+        store = SqlStore(
+            connection=connection, prefix=self.prefix, schema=self.schema, tables=self.tables
+        )
+        store.statements = self.statements
         store._known_definitions = self._known_definitions
+        store._fast = self._fast
         return store
 
     @contextmanager
@@ -109,14 +333,10 @@ class SqlStore:
             # The host owns the transaction: it commits or rolls back, with our rows.
             yield _SqlTransaction(self.connection.execution_options(**self._options), self)
             return
-        assert self.engine is not None
-        with self.engine.connect() as connection:
-            options = dict(self._options)
-            if write:
-                options[_WRITE] = True
-            connection = connection.execution_options(**options)
-            with connection.begin():
-                yield _SqlTransaction(connection, self)
+        engine = self._write_engine if write else self._read_engine
+        assert engine is not None
+        with engine.connect() as connection, connection.begin():
+            yield _SqlTransaction(connection, self)
 
     def read(self) -> Any:
         """Open a read transaction."""
@@ -143,6 +363,40 @@ def _item(row: Row[Any]) -> ItemSnapshot:
     )
 
 
+def _item_values(item: ItemSnapshot, expected_version: int) -> dict[str, Any]:
+    """Return the parameters of the compare-and-swap of ``item`` (``_Statements.update_item``)."""
+    return {
+        "w_id": item.id,
+        "w_expected": expected_version,
+        "state": item.state,
+        "data": dict(item.data),
+        "version": item.version,
+        "is_open": item.is_open,
+        "updated_at": item.updated_at,
+        "closed_at": item.closed_at,
+        "definition_hash": item.definition_hash,
+    }
+
+
+def _history_values(entry: HistoryEntry) -> dict[str, Any]:
+    """Return the column values of a history row."""
+    return {
+        "item_id": entry.item_id,
+        "seq": entry.seq,
+        "kind": entry.kind,
+        "event": entry.event,
+        "from_state": entry.from_state,
+        "to_state": entry.to_state,
+        "actor_id": entry.actor_id,
+        "actor_role": entry.actor_role,
+        "input": dict(entry.input) if entry.input is not None else None,
+        "reason": entry.reason,
+        "changes": dict(entry.changes) if entry.changes is not None else None,
+        "definition_hash": entry.definition_hash,
+        "at": entry.at,
+    }
+
+
 def _branch(row: Row[Any]) -> Branch:
     return Branch(
         id=row.id,
@@ -166,6 +420,21 @@ class _SqlTransaction:
         self.connection = connection
         self.store = store
         self.t = store.tables
+        self.s = store.statements
+        self._cursor: Any = None
+        self.fast = store._fast_for(connection)
+
+    def _run(self, prepared: _Prepared, values: dict[str, Any]) -> Any:
+        """Run a prepared statement on the DB-API cursor; errors as SQLAlchemy raises them."""
+        cursor = self._cursor
+        if cursor is None:
+            cursor = self._cursor = self.connection.connection.cursor()
+        parameters = prepared.parameters(values)
+        try:
+            cursor.execute(prepared.sql, parameters)
+        except Exception as error:
+            self.connection._handle_dbapi_exception(error, prepared.sql, parameters, cursor, None)
+        return cursor
 
     def ensure_definition(self, definition: Definition) -> None:
         known = self.store._known_definitions
@@ -194,76 +463,91 @@ class _SqlTransaction:
         return None if row is None else str(row.source)
 
     def load_item(self, item_id: int) -> ItemSnapshot | None:
-        row = self.connection.execute(select(self.t.items).where(self.t.items.c.id == item_id)).first()
+        fast = self.fast
+        if fast is not None:
+            found = self._run(fast.load_item, {"w_id": item_id}).fetchone()
+            if found is None:
+                return None
+            values = list(found)
+            for index, process in fast.item_columns:
+                values[index] = process(values[index])
+            return ItemSnapshot(
+                id=values[0],
+                workflow_id=values[1],
+                definition_hash=values[2],
+                state=values[3],
+                data=values[4],
+                version=values[5],
+                is_open=bool(values[6]),
+                created_by=values[7],
+                created_at=values[8],
+                updated_at=values[9],
+                closed_at=values[10],
+            )
+        row = self.connection.execute(self.s.load_item, {"w_id": item_id}).first()
         return None if row is None else _item(row)
 
     def insert_item(self, item: ItemSnapshot) -> int:
         result = self.connection.execute(
-            insert(self.t.items).values(
-                workflow_id=item.workflow_id,
-                definition_hash=item.definition_hash,
-                state=item.state,
-                data=dict(item.data),
-                version=item.version,
-                is_open=item.is_open,
-                created_by=item.created_by,
-                created_at=item.created_at,
-                updated_at=item.updated_at,
-                closed_at=item.closed_at,
-            )
+            self.s.insert_item,
+            {
+                "workflow_id": item.workflow_id,
+                "definition_hash": item.definition_hash,
+                "state": item.state,
+                "data": dict(item.data),
+                "version": item.version,
+                "is_open": item.is_open,
+                "created_by": item.created_by,
+                "created_at": item.created_at,
+                "updated_at": item.updated_at,
+                "closed_at": item.closed_at,
+            },
         )
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])
 
     def update_item(self, item: ItemSnapshot, expected_version: int) -> bool:
-        items = self.t.items
-        result = self.connection.execute(
-            update(items)
-            .where(and_(items.c.id == item.id, items.c.version == expected_version))
-            .values(
-                state=item.state,
-                data=dict(item.data),
-                version=item.version,
-                is_open=item.is_open,
-                updated_at=item.updated_at,
-                closed_at=item.closed_at,
-                definition_hash=item.definition_hash,
-            )
-        )
-        return result.rowcount == 1
+        values = _item_values(item, expected_version)
+        if self.fast is not None:
+            return bool(self._run(self.fast.update_item, values).rowcount == 1)
+        return self.connection.execute(self.s.update_item, values).rowcount == 1
+
+    def update_item_with_history(
+        self, item: ItemSnapshot, expected_version: int, entries: Sequence[HistoryEntry]
+    ) -> bool:
+        """Do :meth:`update_item` and, if it matched, :meth:`append_history`; say whether it did.
+
+        On PostgreSQL one history row goes in the same statement as the
+        compare-and-swap: a transition costs one round trip less.
+        """
+        fast = self.fast
+        if fast is not None and fast.move_with_history is not None and len(entries) == 1:
+            values = _item_values(item, expected_version)
+            for key, value in _history_values(entries[0]).items():
+                values[f"h_{key}"] = value
+            return bool(self._run(fast.move_with_history, values).rowcount == 1)
+        if not self.update_item(item, expected_version):
+            return False
+        self.append_history(entries)
+        return True
 
     def current_version(self, item_id: int) -> int | None:
-        items = self.t.items
-        row = self.connection.execute(select(items.c.version).where(items.c.id == item_id)).first()
+        row = self.connection.execute(self.s.current_version, {"w_id": item_id}).first()
         return None if row is None else int(row.version)
 
     def append_history(self, entries: Sequence[HistoryEntry]) -> None:
-        self.connection.execute(
-            insert(self.t.history),
-            [
-                {
-                    "item_id": e.item_id,
-                    "seq": e.seq,
-                    "kind": e.kind,
-                    "event": e.event,
-                    "from_state": e.from_state,
-                    "to_state": e.to_state,
-                    "actor_id": e.actor_id,
-                    "actor_role": e.actor_role,
-                    "input": dict(e.input) if e.input is not None else None,
-                    "reason": e.reason,
-                    "changes": dict(e.changes) if e.changes is not None else None,
-                    "definition_hash": e.definition_hash,
-                    "at": e.at,
-                }
-                for e in entries
-            ],
-        )
+        rows = [_history_values(e) for e in entries]
+        if not rows:
+            return
+        if self.fast is not None and len(rows) == 1:
+            self._run(self.fast.insert_history, rows[0])
+            return
+        # One row (nearly every fire) as a plain execute: an executemany costs more.
+        self.connection.execute(self.s.insert_history, rows[0] if len(rows) == 1 else rows)
 
     def load_history(self, item_id: int) -> list[HistoryEntry]:
-        h = self.t.history
-        rows = self.connection.execute(select(h).where(h.c.item_id == item_id).order_by(h.c.seq))
+        rows = self.connection.execute(self.s.load_history, {"w_id": item_id})
         return [
             HistoryEntry(
                 item_id=r.item_id,
@@ -284,16 +568,21 @@ class _SqlTransaction:
         ]
 
     def load_branches(self, item_id: int, opened_seq: int | None = None) -> list[Branch]:
-        b = self.t.branches
-        query = select(b).where(b.c.item_id == item_id)
-        if opened_seq is not None:
-            query = query.where(b.c.opened_seq == opened_seq)
-        return [_branch(r) for r in self.connection.execute(query.order_by(b.c.id))]
+        if opened_seq is None:
+            rows = self.connection.execute(self.s.load_branches, {"w_id": item_id})
+        else:
+            rows = self.connection.execute(
+                self.s.load_round, {"w_id": item_id, "w_seq": opened_seq}
+            )
+        return [_branch(r) for r in rows]
 
-    def insert_branches(self, branches: Sequence[Branch]) -> None:
-        self.connection.execute(
-            insert(self.t.branches),
-            [
+    def insert_branches(self, branches: Sequence[Branch]) -> list[int]:
+        # One row at a time: a handful per joint round, and each id is needed for
+        # the branch's own deadline (multi-row RETURNING differs between backends).
+        ids: list[int] = []
+        for b in branches:
+            result = self.connection.execute(
+                self.s.insert_branches,
                 {
                     "item_id": b.item_id,
                     "state": b.state,
@@ -305,24 +594,34 @@ class _SqlTransaction:
                     "answered_by": b.answered_by,
                     "opened_at": b.opened_at,
                     "answered_at": b.answered_at,
-                }
-                for b in branches
-            ],
-        )
+                },
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            ids.append(int(key[0]))
+        return ids
+
+    def load_open_deadlines(self, item_id: int) -> list[Deadline]:
+        return timers.load_open_deadlines(self.connection, self.t, item_id)
+
+    def insert_deadlines(self, deadlines: Sequence[Deadline]) -> list[int]:
+        return timers.insert_deadlines(self.connection, self.t, deadlines)
+
+    def update_deadlines(self, deadlines: Sequence[Deadline]) -> None:
+        timers.update_deadlines(self.connection, self.t, deadlines)
 
     def update_branches(self, branches: Sequence[Branch]) -> None:
-        table = self.t.branches
         for b in branches:
             self.connection.execute(
-                update(table)
-                .where(table.c.id == b.id)
-                .values(
-                    status=b.status,
-                    verdict=b.verdict,
-                    answer=dict(b.answer) if b.answer is not None else None,
-                    answered_by=b.answered_by,
-                    answered_at=b.answered_at,
-                )
+                self.s.update_branch,
+                {
+                    "w_id": b.id,
+                    "status": b.status,
+                    "verdict": b.verdict,
+                    "answer": dict(b.answer) if b.answer is not None else None,
+                    "answered_by": b.answered_by,
+                    "answered_at": b.answered_at,
+                },
             )
 
     def list_items(
@@ -358,7 +657,7 @@ class _SqlTransaction:
 
 
 def _insert_ignore(connection: Connection, table: Any) -> Any:
-    """An INSERT that does nothing when the primary key exists (first loads may race)."""
+    """Return an INSERT that does nothing when the primary key exists (first loads may race)."""
     name = connection.dialect.name
     if name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
