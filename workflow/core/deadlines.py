@@ -76,7 +76,9 @@ def next_check(
     ladder = ladder_for(definition, deadline.scope)
     if ladder is not None:
         times.extend(
-            level_time(calendar, deadline, level) for level in ladder.levels if level.name not in done
+            level_time(calendar, deadline, level)
+            for level in ladder.levels
+            if level.name not in done
         )
     if deadline.branch_id is not None and TIMEOUT not in done:
         joint = definition.states[deadline.scope].joint
@@ -165,7 +167,9 @@ def on_move(
                 provisional=deadline.provisional or due.provisional,
                 paused_at=None,
             )
-            deadline = dataclasses.replace(deadline, next_at=next_check(definition, calendar, deadline))
+            deadline = dataclasses.replace(
+                deadline, next_at=next_check(definition, calendar, deadline)
+            )
         else:
             updated.append(deadline)
             continue

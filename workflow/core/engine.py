@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
@@ -33,13 +34,15 @@ from workflow.core.values import (
     AvailableEvent,
     Branch,
     Deadline,
+    DueOutcome,
     HistoryEntry,
     ItemSnapshot,
+    NotificationIntent,
 )
 from workflow.definition.compiled import Definition
 from workflow.definition.expr import EvaluationError
 from workflow.definition.loader import Catalog, definition_from_json
-from workflow.definition.model import EventSpec, FieldSpec, JointSpec, LocalText
+from workflow.definition.model import EventSpec, FieldSpec, JointSpec, LevelSpec, LocalText
 from workflow.errors import (
     ConcurrentUpdate,
     EventNotAllowed,
@@ -65,6 +68,8 @@ _VERDICT = FieldSpec(
     },
 )
 _REASON_MAX = 2000
+_ENGINE = Actor("engine")
+"""The actor the engine acts as for its own moves (joint completion, escalations)."""
 
 
 @dataclasses.dataclass
@@ -601,12 +606,25 @@ class Core:
                 actual=tx.current_version(item.id),
             )
         step.item = item
-        self._write_children(tx, self._definition(tx, item.definition_hash), step, seq=item.version, now=item.updated_at)
+        self._write_children(
+            tx,
+            self._definition(tx, item.definition_hash),
+            step,
+            seq=item.version,
+            now=item.updated_at,
+        )
 
     def _write_children(
         self, tx: StoreTransaction, definition: Definition, step: _Step, *, seq: int, now: Any
     ) -> None:
-        """Write branches and clocks after the item row (its CAS decides everything)."""
+        """Write branches, clocks and agenda changes after the item row (its CAS decides)."""
+        decisions = {
+            name for review in definition.spec.reviews.values() for name in review.decisions
+        }
+        decided = [row.event for row in step.rows if row.kind == "event" and row.event in decisions]
+        if decided or (not step.item.is_open and definition.spec.reviews):
+            resolution = decided[-1] if decided else "closed"
+            tx.resolve_review_entries(step.item.id, resolution, now)
         if step.changed_branches:
             tx.update_branches(step.changed_branches)
             if self.calendar is not None:
@@ -623,7 +641,10 @@ class Core:
         if step.new_branches:
             ids = tx.insert_branches(step.new_branches)
             if self.calendar is not None and ids:
-                opened = [dataclasses.replace(b, id=i) for b, i in zip(step.new_branches, ids, strict=True)]
+                opened = [
+                    dataclasses.replace(b, id=i)
+                    for b, i in zip(step.new_branches, ids, strict=True)
+                ]
                 by_state: dict[str, list[Branch]] = {}
                 for branch in opened:
                     by_state.setdefault(branch.state, []).append(branch)
@@ -637,6 +658,275 @@ class Core:
             tx.update_deadlines(step.changed_deadlines)
         if step.new_deadlines:
             tx.insert_deadlines(step.new_deadlines)
+
+    # -- timers -------------------------------------------------------------------------
+
+    def apply_due(self, tx: StoreTransaction, deadline_id: int, now: dt.datetime) -> DueOutcome:
+        """Apply what is due on one deadline at ``now``, inside the caller's transaction.
+
+        Every ladder level that has fallen due and is not yet done is applied
+        once, in order — or, with ``catch_up: highest``, only the highest, the
+        others recorded as skipped — and a joint-handling branch whose silence
+        counts for something is answered for it. Each level writes a history
+        row, its field changes, review entries, notification intents and an
+        engine-fired event, plus a unique (deadline, level) record, so that a
+        second daemon (or a resumed one) can never apply it twice. Leases are
+        the caller's business.
+        """
+        deadline = tx.load_deadline(deadline_id)
+        if deadline is None or deadline.status != "running":
+            return DueOutcome(deadline.item_id if deadline else 0, (), (), False, None)
+        item = tx.load_item(deadline.item_id)
+        if item is None or not item.is_open:
+            closed = deadline_rules.end_deadline(deadline, now, "cancelled")
+            tx.update_deadlines([closed])
+            return DueOutcome(deadline.item_id, (), (), False, None)
+        definition = self._definition(tx, item.definition_hash)
+        calendar = self._require_calendar()
+        done = tx.fired_levels(deadline.id)
+        ladder = deadline_rules.ladder_for(definition, deadline.scope)
+        due: list[tuple[dt.datetime, int, LevelSpec]] = []
+        if ladder is not None:
+            for index, level in enumerate(ladder.levels):
+                at = deadline_rules.level_time(calendar, deadline, level)
+                if level.name not in done and at <= now:
+                    due.append((at, index, level))
+        due.sort(key=lambda entry: (entry[0], entry[1]))
+        skipped: list[LevelSpec] = []
+        if ladder is not None and ladder.catch_up == "highest" and len(due) > 1:
+            skipped = [level for _, _, level in due[:-1]]
+            due = due[-1:]
+        step = _Step(dataclasses.replace(item, updated_at=now), [], [], [])
+        for level in skipped:
+            self._escalation_row(step, deadline, level, "skipped", now)
+            tx.record_escalation(
+                deadline_id=deadline.id,
+                item_id=item.id,
+                level=level.name,
+                outcome="skipped",
+                seq=step.rows[-1].seq,
+                at=now,
+            )
+        fired: list[str] = []
+        for _, _, level in due:
+            self._apply_level(tx, definition, step, deadline, level, now)
+            fired.append(level.name)
+        timed_out = False
+        if (
+            deadline.branch_id is not None
+            and deadline_rules.TIMEOUT not in done
+            and deadline.due_at <= now
+        ):
+            timed_out = self._time_out_branch(tx, definition, step, deadline, now)
+        finished = [*done, *(level.name for level in skipped), *fired]
+        if timed_out:
+            finished.append(deadline_rules.TIMEOUT)
+        if step.rows:
+            self._write(tx, step, item.version, "@escalate")
+        refreshed = tx.load_deadline(deadline.id) or deadline
+        next_at = (
+            deadline_rules.next_check(definition, calendar, refreshed, finished)
+            if refreshed.status == "running"
+            else None
+        )
+        if refreshed.next_at != next_at:
+            tx.update_deadlines([dataclasses.replace(refreshed, next_at=next_at)])
+        return DueOutcome(
+            item.id, tuple(fired), tuple(level.name for level in skipped), timed_out, next_at
+        )
+
+    def _require_calendar(self) -> Calendar:
+        if self.calendar is None:
+            raise WorkflowError("this engine keeps no deadlines: it was built without a calendar")
+        return self.calendar
+
+    def _escalation_row(
+        self, step: _Step, deadline: Deadline, level: LevelSpec, outcome: str, now: dt.datetime
+    ) -> None:
+        info = {
+            "level": level.name,
+            "outcome": outcome,
+            "scope": deadline.scope,
+            "due_at": deadline.due_at.isoformat(),
+        }
+        if deadline.branch_id is not None:
+            info["branch"] = deadline.branch_id
+        event = f"@escalate:{level.name}" if outcome == "fired" else f"@skip:{level.name}"
+        step.rows.append(
+            self._row(
+                step.item,
+                offset=len(step.rows) + 1,
+                kind="escalation",
+                event=event,
+                source=step.item.state,
+                target=step.item.state,
+                actor=_ENGINE,
+                role=None,
+                values=info,
+                reason=None,
+                new_data=step.item.data,
+                now=now,
+            )
+        )
+
+    def _apply_level(
+        self,
+        tx: StoreTransaction,
+        definition: Definition,
+        step: _Step,
+        deadline: Deadline,
+        level: LevelSpec,
+        now: dt.datetime,
+    ) -> None:
+        """Apply one ladder level: fields, history, agenda, notifications, event."""
+        item = step.item
+        data = dict(item.data)
+        if level.set:
+            context = {"item": item.data, "actor": {"id": "engine", "roles": []}}
+            base = _level_path(definition, deadline.scope, level)
+            for name, value in level.set.items():
+                if isinstance(value, str):
+                    try:
+                        data[name] = definition.expressions[(*base, "set", name)].evaluate(context)
+                    except EvaluationError:
+                        log.warning("level %s: could not evaluate set.%s", level.name, name)
+                else:
+                    data[name] = value
+        self._escalation_row(step, deadline, level, "fired", now)
+        # The row's changes: compare with the data before the level.
+        row = step.rows[-1]
+        changes = {k: v for k, v in data.items() if item.data.get(k) != v}
+        step.rows[-1] = dataclasses.replace(row, changes=changes or None)
+        step.item = dataclasses.replace(item, data=data)
+        seq = row.seq
+        tx.record_escalation(
+            deadline_id=deadline.id,
+            item_id=item.id,
+            level=level.name,
+            outcome="fired",
+            seq=seq,
+            at=now,
+        )
+        if level.review is not None:
+            review = definition.spec.reviews[level.review]
+            tx.add_review_entry(
+                review=level.review,
+                period=self._require_calendar().next_period(review.cron, review.period, now),
+                item_id=item.id,
+                workflow_id=item.workflow_id,
+                level=level.name,
+                at=now,
+            )
+        if level.notify:
+            payload = {
+                "workflow": item.workflow_id,
+                "item": item.id,
+                "level": level.name,
+                "state": item.state,
+                "due_at": deadline.due_at.isoformat(),
+            }
+            tx.add_notification_intents(
+                [
+                    NotificationIntent(
+                        item_id=item.id,
+                        history_seq=seq,
+                        role=role,
+                        template=f"escalation.{level.name}",
+                        key=f"escalation:{deadline.id}:{level.name}:{role}",
+                        payload=payload,
+                    )
+                    for role in level.notify
+                ],
+                now,
+            )
+        if level.fire is not None:
+            self._fire_for_engine(tx, definition, step, level.fire, now)
+
+    def _fire_for_engine(
+        self,
+        tx: StoreTransaction,
+        definition: Definition,
+        step: _Step,
+        event: str,
+        now: dt.datetime,
+    ) -> None:
+        """Fire an event a ladder level names, as the engine (no role, no input)."""
+        state = step.item.state
+        spec = _event_spec(definition, event, state)
+        if spec is None:
+            log.info("level event %s cannot fire from %s; skipped", event, state)
+            return
+        run = Run(state, dict(step.item.data), {}, {"id": "engine", "roles": []})
+        try:
+            machine_for(definition).fire(event, run)
+        except (GuardFalse, EffectFailed) as failed:
+            log.info("level event %s refused on item %s: %s", event, step.item.id, failed)
+            return
+        step.rows.append(
+            self._row(
+                step.item,
+                offset=len(step.rows) + 1,
+                kind="auto",
+                event=event,
+                source=state,
+                target=run.state,
+                actor=_ENGINE,
+                role=None,
+                values=None,
+                reason=None,
+                new_data=run.data,
+                now=now,
+            )
+        )
+        self._after_move(tx, definition, step, state, run, now=now, event=event)
+
+    def _time_out_branch(
+        self,
+        tx: StoreTransaction,
+        definition: Definition,
+        step: _Step,
+        deadline: Deadline,
+        now: dt.datetime,
+    ) -> bool:
+        """Count a silent branch as the joint's ``unanswered`` policy says, and join if complete."""
+        joint = definition.states[deadline.scope].joint
+        if joint is None or joint.unanswered == "wait" or step.item.state != deadline.scope:
+            return False
+        branches = _current_round(tx.load_branches(step.item.id), deadline.scope)
+        branch = next((b for b in branches if b.id == deadline.branch_id), None)
+        if branch is None or branch.status != "open":
+            return False
+        counted = dataclasses.replace(
+            branch, status="timed_out", verdict=joint.unanswered, answered_at=now
+        )
+        step.changed_branches.append(counted)
+        step.rows.append(
+            self._row(
+                step.item,
+                offset=len(step.rows) + 1,
+                kind="auto",
+                event=deadline_rules.TIMEOUT,
+                source=step.item.state,
+                target=step.item.state,
+                actor=_ENGINE,
+                role=None,
+                values={"unit": branch.unit, "verdict": joint.unanswered, "counted_as": "no reply"},
+                reason=None,
+                new_data=step.item.data,
+                now=now,
+            )
+        )
+        tx.record_escalation(
+            deadline_id=deadline.id,
+            item_id=step.item.id,
+            level=deadline_rules.TIMEOUT,
+            outcome="fired",
+            seq=step.rows[-1].seq,
+            at=now,
+        )
+        round_now = [counted if b.id == branch.id else b for b in branches]
+        self._join_if_complete(tx, definition, step, joint, round_now, now=now)
+        return True
 
     # -- reading ------------------------------------------------------------------------
 
@@ -944,6 +1234,19 @@ def _migrated_data(target: Definition, data: Mapping[str, Any]) -> dict[str, Any
         else (spec.default if spec.default is not None else ([] if spec.type == "list" else None))
         for name, spec in fields.items()
     }
+
+
+def _level_path(definition: Definition, scope: str, level: LevelSpec) -> tuple[str | int, ...]:
+    """Return the data path of a level's declaration (its expressions are keyed by it)."""
+    state = definition.states.get(scope)
+    if state is not None and state.escalation is not None and level in state.escalation.levels:
+        base: tuple[str | int, ...] = (*definition.state_path(scope), "escalation")
+        ladder = state.escalation
+    else:
+        base = ("escalation",)
+        ladder = definition.spec.escalation
+        assert ladder is not None
+    return (*base, "levels", ladder.levels.index(level))
 
 
 def _event_spec(definition: Definition, event: str, state: str) -> EventSpec | None:

@@ -11,7 +11,13 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from workflow.core.values import Branch, Deadline, HistoryEntry, ItemSnapshot
+from workflow.core.values import (
+    Branch,
+    Deadline,
+    HistoryEntry,
+    ItemSnapshot,
+    NotificationIntent,
+)
 from workflow.definition.compiled import Definition
 
 __all__ = ["Calendar", "Clock", "Directory", "Due", "Store", "StoreTransaction"]
@@ -42,6 +48,11 @@ class Due(Protocol):
 class Calendar(Protocol):
     """Turns deadline amounts into due times (working days, calendar days, hours)."""
 
+    @property
+    def timezone(self) -> str:
+        """The calendar's time zone name (review periods are named in it)."""
+        ...
+
     def add(self, start: dt.datetime, amount: int, unit: str) -> Due:
         """Return when ``amount`` ``unit`` after ``start`` falls due."""
         ...
@@ -54,6 +65,10 @@ class Calendar(Protocol):
         self, due: dt.datetime, paused_at: dt.datetime, resumed_at: dt.datetime, unit: str
     ) -> Due:
         """Move a due time for a pause, so the clock resumes where it stopped."""
+        ...
+
+    def next_period(self, cron: str, period: str, after: dt.datetime) -> str:
+        """Name the period of a review's next meeting after ``after`` (e.g. ``2026-12``)."""
         ...
 
 
@@ -136,6 +151,43 @@ class StoreTransaction(Protocol):
 
     def update_deadlines(self, deadlines: Sequence[Deadline]) -> None:
         """Update deadlines by id (status, due time, pause, next check, end)."""
+        ...
+
+    def load_deadline(self, deadline_id: int) -> Deadline | None:
+        """Return one deadline."""
+        ...
+
+    def fired_levels(self, deadline_id: int) -> list[str]:
+        """Return the ladder levels already done (fired or skipped) for a deadline."""
+        ...
+
+    def record_escalation(
+        self, *, deadline_id: int, item_id: int, level: str, outcome: str, seq: int, at: dt.datetime
+    ) -> None:
+        """Record a level as done; a second record of the same level must fail."""
+        ...
+
+    def add_review_entry(
+        self,
+        *,
+        review: str,
+        period: str,
+        item_id: int,
+        workflow_id: str,
+        level: str,
+        at: dt.datetime,
+    ) -> None:
+        """Put an item on a review's agenda for a period (once)."""
+        ...
+
+    def resolve_review_entries(self, item_id: int, resolution: str, at: dt.datetime) -> None:
+        """Mark an item's open agenda entries resolved (a decision was taken, or it closed)."""
+        ...
+
+    def add_notification_intents(
+        self, intents: Sequence[NotificationIntent], at: dt.datetime
+    ) -> None:
+        """Write notification intents to the outbox (once per key)."""
         ...
 
     def list_items(

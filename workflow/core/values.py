@@ -14,8 +14,10 @@ __all__ = [
     "AvailableEvent",
     "Branch",
     "Deadline",
+    "DueOutcome",
     "HistoryEntry",
     "ItemSnapshot",
+    "NotificationIntent",
 ]
 
 
@@ -143,3 +145,34 @@ class Deadline:
     def is_open(self) -> bool:
         """Tell whether the clock is still running or paused."""
         return self.status in ("running", "paused")
+
+
+@dataclass(frozen=True)
+class DueOutcome:
+    """What one look at a due deadline did (see ``Core.apply_due``)."""
+
+    item_id: int
+    fired: tuple[str, ...]
+    """Ladder levels applied now, in order."""
+    skipped: tuple[str, ...]
+    """Levels passed over by ``catch_up: highest`` (each left a history row)."""
+    timed_out: bool
+    """A joint-handling branch's silence was counted at its due time."""
+    next_at: dt.datetime | None
+    """When the deadline must be looked at again (None: never)."""
+
+
+@dataclass(frozen=True)
+class NotificationIntent:
+    """A notification an event or escalation asks for, written to the outbox with it.
+
+    Recipients are roles of the item; the notifications dispatcher resolves
+    them through the directory and renders ``template`` when it delivers.
+    """
+
+    item_id: int
+    history_seq: int
+    role: str
+    template: str
+    key: str
+    payload: Mapping[str, Any]

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 
 from workflow.errors import WorkflowError
+from workflow.schedule.cadence import next_occurrence, period_label
 
 __all__ = [
     "FIXED_STATUTORY_DAYS",
@@ -204,6 +205,11 @@ class BusinessCalendar:
         if skipped == 0:
             return Due(due, False)
         return self.add(due, skipped, "working_days")
+
+    def next_period(self, cron: str, period: str, after: dt.datetime) -> str:
+        """Name the period of the first meeting (``cron``) after ``after``, in this zone."""
+        meeting = next_occurrence(cron, after, self.timezone)
+        return period_label(period, meeting, self.timezone)
 
     # -- configuration -----------------------------------------------------------
 

@@ -35,7 +35,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import make_url
 
-from workflow.core.values import Branch, Deadline, HistoryEntry, ItemSnapshot
+from workflow.core.values import Branch, Deadline, HistoryEntry, ItemSnapshot, NotificationIntent
 from workflow.definition.compiled import Definition
 from workflow.definition.loader import definition_to_json
 from workflow.store import timers
@@ -609,6 +609,70 @@ class _SqlTransaction:
 
     def update_deadlines(self, deadlines: Sequence[Deadline]) -> None:
         timers.update_deadlines(self.connection, self.t, deadlines)
+
+    def load_deadline(self, deadline_id: int) -> Deadline | None:
+        return timers.load_deadline(self.connection, self.t, deadline_id)
+
+    def fired_levels(self, deadline_id: int) -> list[str]:
+        return timers.fired_levels(self.connection, self.t, deadline_id)
+
+    def record_escalation(
+        self, *, deadline_id: int, item_id: int, level: str, outcome: str, seq: int, at: dt.datetime
+    ) -> None:
+        timers.record_escalation(
+            self.connection,
+            self.t,
+            deadline_id=deadline_id,
+            item_id=item_id,
+            level=level,
+            outcome=outcome,
+            seq=seq,
+            at=at,
+        )
+
+    def add_review_entry(
+        self,
+        *,
+        review: str,
+        period: str,
+        item_id: int,
+        workflow_id: str,
+        level: str,
+        at: dt.datetime,
+    ) -> None:
+        timers.add_review_entry(
+            self.connection,
+            self.t,
+            review=review,
+            period=period,
+            item_id=item_id,
+            workflow_id=workflow_id,
+            level=level,
+            at=at,
+        )
+
+    def resolve_review_entries(self, item_id: int, resolution: str, at: dt.datetime) -> None:
+        timers.resolve_review_entries(self.connection, self.t, item_id, resolution, at)
+
+    def add_notification_intents(
+        self, intents: Sequence[NotificationIntent], at: dt.datetime
+    ) -> None:
+        for intent in intents:
+            self.connection.execute(
+                _insert_ignore(self.connection, self.t.outbox),
+                {
+                    "item_id": intent.item_id,
+                    "history_seq": intent.history_seq,
+                    "idempotency_key": intent.key,
+                    "channel": "*",
+                    "recipient": f"role:{intent.role}",
+                    "template": intent.template,
+                    "payload": dict(intent.payload),
+                    "status": "intent",
+                    "attempts": 0,
+                    "created_at": at,
+                },
+            )
 
     def update_branches(self, branches: Sequence[Branch]) -> None:
         for b in branches:
