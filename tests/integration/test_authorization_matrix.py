@@ -247,7 +247,7 @@ def test_authorization_matrix(wf: Harness) -> None:
     expected_size = (
         len(definition.leaves()) * len(_event_names(definition)) * len(_actors(definition))
     )
-    assert len(results) == expected_size == 13 * 24 * 13
+    assert len(results) == expected_size == 13 * 26 * 13
     denials = [
         (c.event, c.state, c.role, c.actor.id, o.reason)
         for c, o in results
@@ -274,6 +274,6 @@ def test_authorization_matrix(wf: Harness) -> None:
 def test_authorization_matrix_where_events_fire(wf: Harness) -> None:
     """A smaller pass on a server: only the events that fire from each state."""
     results, _ = _run(wf, only_allowed_here=True)
-    # 47 (state, event) pairs where the event fires, times 13 actors; 69 of them allowed.
-    assert len(results) == 47 * 13
-    assert sum(o.verdict == "allowed" for _, o in results) == 69
+    # 59 (state, event) pairs where the event fires, times 13 actors; 93 of them allowed.
+    assert len(results) == 59 * 13
+    assert sum(o.verdict == "allowed" for _, o in results) == 93
