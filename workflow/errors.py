@@ -105,7 +105,7 @@ class Refused(WorkflowError):
     add what is needed to act on the refusal.
     """
 
-    def __init__(self, message: str, *, item_id: object, event: str, state: str | None) -> None:
+    def __init__(self, message: str, *, item_id: int | None, event: str, state: str | None) -> None:
         self.item_id = item_id
         self.event = event
         self.state = state
@@ -115,7 +115,7 @@ class Refused(WorkflowError):
 class UnknownEvent(Refused):
     """The item's workflow has no event of this name."""
 
-    def __init__(self, *, item_id: object, event: str, state: str | None, known: Iterable[str]) -> None:
+    def __init__(self, *, item_id: int | None, event: str, state: str | None, known: Iterable[str]) -> None:
         self.known = tuple(known)
         hint = _did_you_mean(event, self.known)
         super().__init__(
@@ -129,7 +129,7 @@ class UnknownEvent(Refused):
 class EventNotAllowed(Refused):
     """The event exists but cannot fire from the item's current state."""
 
-    def __init__(self, *, item_id: object, event: str, state: str, allowed: Iterable[str]) -> None:
+    def __init__(self, *, item_id: int | None, event: str, state: str, allowed: Iterable[str]) -> None:
         self.allowed = tuple(allowed)
         listing = ", ".join(self.allowed) or "none"
         super().__init__(
@@ -151,7 +151,7 @@ class NotAuthorized(Refused):
     def __init__(
         self,
         *,
-        item_id: object,
+        item_id: int | None,
         event: str,
         state: str | None,
         actor_id: str,
@@ -173,10 +173,19 @@ class GuardFailed(Refused):
     """A guard of the event is false; ``guard`` is its expression."""
 
     def __init__(
-        self, *, item_id: object, event: str, state: str, guard: str, message: str | None = None
+        self,
+        *,
+        item_id: int | None,
+        event: str,
+        state: str,
+        guard: str,
+        message: str | None = None,
+        message_zh: str | None = None,
     ) -> None:
         self.guard = guard
         self.guard_message = message
+        self.guard_message_zh = message_zh
+        """The definition's Chinese refusal message, for hosts that show Chinese."""
         said = f": {message}" if message else ""
         super().__init__(
             f"item {item_id}: event {event!r} refused, guard `{guard}` is false{said}",
@@ -192,7 +201,7 @@ class InvalidInput(Refused):
     def __init__(
         self,
         *,
-        item_id: object,
+        item_id: int | None,
         event: str,
         state: str | None,
         field: str,
@@ -216,7 +225,7 @@ class ConcurrentUpdate(Refused):
     """The item changed since it was read; fire again on fresh data."""
 
     def __init__(
-        self, *, item_id: object, event: str, state: str | None, expected: int, actual: int | None
+        self, *, item_id: int | None, event: str, state: str | None, expected: int, actual: int | None
     ) -> None:
         self.expected = expected
         self.actual = actual

@@ -743,7 +743,7 @@ class Core:
     def _escalation_row(
         self, step: _Step, deadline: Deadline, level: LevelSpec, outcome: str, now: dt.datetime
     ) -> None:
-        info = {
+        info: dict[str, str | int] = {
             "level": level.name,
             "outcome": outcome,
             "scope": deadline.scope,
@@ -1239,14 +1239,12 @@ def _migrated_data(target: Definition, data: Mapping[str, Any]) -> dict[str, Any
 def _level_path(definition: Definition, scope: str, level: LevelSpec) -> tuple[str | int, ...]:
     """Return the data path of a level's declaration (its expressions are keyed by it)."""
     state = definition.states.get(scope)
-    if state is not None and state.escalation is not None and level in state.escalation.levels:
-        base: tuple[str | int, ...] = (*definition.state_path(scope), "escalation")
-        ladder = state.escalation
-    else:
-        base = ("escalation",)
-        ladder = definition.spec.escalation
-        assert ladder is not None
-    return (*base, "levels", ladder.levels.index(level))
+    own = state.escalation if state is not None else None
+    if own is not None and level in own.levels:
+        return (*definition.state_path(scope), "escalation", "levels", own.levels.index(level))
+    ladder = definition.spec.escalation
+    assert ladder is not None  # the level came from one of the two ladders
+    return ("escalation", "levels", ladder.levels.index(level))
 
 
 def _event_spec(definition: Definition, event: str, state: str) -> EventSpec | None:
@@ -1321,6 +1319,7 @@ def _apply(fire: Any, event: str, run: Run, item: ItemSnapshot, state: str) -> N
             state=state,
             guard=guard.expr if guard else "(no target's condition held)",
             message=failed.detail or (guard.message.en if guard and guard.message else None),
+            message_zh=guard.message.zh if guard and guard.message and not failed.detail else None,
         ) from None
     except EffectFailed as failed:
         raise InvalidInput(

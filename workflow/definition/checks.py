@@ -563,7 +563,7 @@ class _Checker:
                         self.add(
                             where,
                             f"field {name!r} is {describe_field(target)}, but the expression "
-                            f"gives {describe_type(compiled.type)}",
+                            f"gives {expr.describe(compiled.type)}",
                         )
                 else:
                     self.check_literal(value, target, where)

@@ -33,7 +33,9 @@ def cron_problem(cron: str) -> str | None:
 
 def next_occurrence(cron: str, after: dt.datetime, timezone: str) -> dt.datetime:
     """Return the first occurrence strictly after ``after`` (aware, UTC)."""
-    fire = trigger(cron, timezone).get_next_fire_time(None, after + dt.timedelta(microseconds=1))
+    fire: dt.datetime | None = trigger(cron, timezone).get_next_fire_time(
+        None, after + dt.timedelta(microseconds=1)
+    )
     if fire is None:  # pragma: no cover - a 5-field cron line always recurs
         raise ValueError(f"{cron!r} never fires")
     return fire.astimezone(dt.UTC)

@@ -47,7 +47,7 @@ __all__ = [
     "upgrade",
 ]
 
-HEAD_REVISION: str = "0001"
+HEAD_REVISION: str = "0002"
 """The newest migration revision; :func:`check_schema` requires the database to be at it."""
 
 MIGRATIONS_DIR: Path = Path(__file__).resolve().parent / "migrations"
@@ -169,7 +169,8 @@ def check_schema(
     if current is not None and not _is_known_revision(current):
         # The database was upgraded by a newer release: upgrading cannot help.
         raise SchemaOutOfDate(current, HEAD_REVISION, hint="pip install --upgrade service-workflow")
-    raise SchemaOutOfDate(current, HEAD_REVISION)
+    hint = "workflow db upgrade" + (f" --prefix {prefix}" if prefix != "wf_" else "")
+    raise SchemaOutOfDate(current, HEAD_REVISION, hint=hint)
 
 
 def include_name_filter(prefix: str = DEFAULT_PREFIX) -> IncludeNameFn:
@@ -351,9 +352,29 @@ def _run(conn: Connection, prefix: str, schema: str | None, revision: str) -> bo
             return False
     elif revision == before:
         return False
-    with _ALEMBIC_RUN_LOCK:
+    with _ALEMBIC_RUN_LOCK, _alembic_globals_kept():
         command.upgrade(config, revision)
     return True
+
+
+@contextlib.contextmanager
+def _alembic_globals_kept() -> Iterator[None]:
+    """Keep an enclosing Alembic run working when ours runs inside it.
+
+    Alembic's ``context`` and ``op`` are module-level proxies that a run
+    installs and removes; a host calling :func:`upgrade` from its own
+    ``env.py`` would otherwise find its proxies gone when ours finish.
+    """
+    import alembic.context
+    import alembic.op
+
+    saved = [(module, dict(vars(module))) for module in (alembic.context, alembic.op)]
+    try:
+        yield
+    finally:
+        for module, names in saved:
+            for name, value in names.items():
+                setattr(module, name, value)
 
 
 def _read_revision(

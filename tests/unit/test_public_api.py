@@ -1,0 +1,27 @@
+"""The public API is exactly what docs/embedding.md documents."""
+
+from __future__ import annotations
+
+import re
+
+import workflow
+from tests.conftest import REPO
+
+
+def test_every_exported_name_exists() -> None:
+    for name in workflow.__all__:
+        assert hasattr(workflow, name), name
+
+
+def test_exported_names_are_the_documented_ones() -> None:
+    text = (REPO / "docs" / "embedding.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"`workflow\.([A-Za-z_]+)`", text))
+    missing = sorted(set(workflow.__all__) - documented)
+    assert not missing, f"exported but not documented in docs/embedding.md: {missing}"
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    for name in workflow.__all__:
+        value = getattr(workflow, name)
+        if callable(value) and not isinstance(value, type(workflow.__all__)):
+            assert (value.__doc__ or "").strip(), f"{name} has no docstring"
