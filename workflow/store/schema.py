@@ -11,6 +11,10 @@ PostgreSQL schema is applied with ``schema_translate_map`` at connect time.
 All times are stored as naive UTC in a microsecond-precision column (see
 :class:`UTCDateTime`) so that the same comparisons work on SQLite, PostgreSQL
 and MySQL/MariaDB, and the database clock can judge what is due.
+
+MySQL/MariaDB tables are created ``utf8mb4`` whatever the database's default
+character set: items, opinions and agendas are written in Chinese, and the
+server's legacy ``utf8`` (three bytes) or ``latin1`` would reject or mangle them.
 """
 
 from __future__ import annotations
@@ -49,6 +53,13 @@ DEFAULT_PREFIX = "wf_"
 Id = BigInteger().with_variant(Integer(), "sqlite")
 Json = JSON().with_variant(mysql.JSON(), "mysql", "mariadb")
 LongText = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
+# Table options for MySQL/MariaDB (ignored elsewhere); see the module docstring.
+MYSQL_OPTIONS: dict[str, Any] = {"mysql_charset": "utf8mb4"}
+
+# The due-scan only ever asks for deadlines whose next_at is set (running
+# clocks); where the database has partial indexes, the index holds only those.
+NEXT_AT_SET = "next_at IS NOT NULL"
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -97,6 +108,8 @@ class Tables:
     deadlines: Table
     escalations: Table
     outbox: Table
+    review_entries: Table
+    daemons: Table
     prefix: str
 
 
@@ -114,6 +127,7 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: MetaData | None = None)
         Column("source", LongText, nullable=False),
         Column("loaded_at", UTCDateTime, nullable=False),
         Index(f"{p}definitions_by_id", "workflow_id", "version"),
+        **MYSQL_OPTIONS,
     )
 
     items = Table(
@@ -137,6 +151,7 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: MetaData | None = None)
         Column("closed_at", UTCDateTime, nullable=True),
         Index(f"{p}items_by_state", "workflow_id", "state"),
         Index(f"{p}items_by_update", "updated_at"),
+        **MYSQL_OPTIONS,
     )
 
     history = Table(
@@ -161,6 +176,7 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: MetaData | None = None)
         Column("changes", Json, nullable=True),
         Column("definition_hash", String(64), nullable=False),
         Column("at", UTCDateTime, nullable=False),
+        **MYSQL_OPTIONS,
     )
 
     branches = Table(
@@ -181,6 +197,7 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: MetaData | None = None)
         Column("answered_at", UTCDateTime, nullable=True),
         UniqueConstraint("item_id", "opened_seq", "unit", name=f"{p}branches_one_per_unit"),
         Index(f"{p}branches_by_item", "item_id", "status"),
+        **MYSQL_OPTIONS,
     )
 
     deadlines = Table(
@@ -199,16 +216,28 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: MetaData | None = None)
         Column("scope", String(64), nullable=False),
         Column("started_seq", Integer, nullable=False),
         Column("started_at", UTCDateTime, nullable=False),
-        # Set only while the clock runs, so the due-scan index holds open clocks only.
-        Column("due_at", UTCDateTime, nullable=True),
+        # The limit as defined (e.g. 5 working_days): pauses and extensions recount in its unit.
+        Column("amount", Integer, nullable=False),
+        Column("unit", String(16), nullable=False),
+        # Kept while paused too: resuming moves it by the time spent paused.
+        Column("due_at", UTCDateTime, nullable=False),
         Column("paused_at", UTCDateTime, nullable=True),
-        Column("remaining_seconds", BigInteger, nullable=True),
         Column("status", String(16), nullable=False),
         Column("provisional", Boolean, nullable=False, server_default=false()),
+        # When the scan must next look (next ladder level, branch timeout); NULL
+        # unless running, so the due-scan index holds live clocks only.
+        Column("next_at", UTCDateTime, nullable=True),
+        Column("ended_at", UTCDateTime, nullable=True),
         Column("lease_token", String(64), nullable=True),
         Column("lease_until", UTCDateTime, nullable=True),
-        Index(f"{p}deadlines_due", "due_at"),
+        Index(
+            f"{p}deadlines_next",
+            "next_at",
+            postgresql_where=text(NEXT_AT_SET),
+            sqlite_where=text(NEXT_AT_SET),
+        ),
         Index(f"{p}deadlines_by_item", "item_id", "status"),
+        **MYSQL_OPTIONS,
     )
 
     escalations = Table(
@@ -221,10 +250,22 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: MetaData | None = None)
             ForeignKey(f"{p}deadlines.id", name=f"{p}escalations_deadline_fk"),
             nullable=False,
         ),
+        Column(
+            "item_id",
+            Id,
+            ForeignKey(f"{p}items.id", name=f"{p}escalations_item_fk"),
+            nullable=False,
+        ),
         Column("level", String(64), nullable=False),
+        # ``fired`` or ``skipped`` (catch_up: highest after downtime).
         Column("outcome", String(16), nullable=False),
+        # The history row the level wrote, if it wrote one.
+        Column("seq", Integer, nullable=True),
         Column("at", UTCDateTime, nullable=False),
+        # Each level once per deadline, even when a daemon whose lease expired
+        # finishes late: the second insert fails and its transaction rolls back.
         UniqueConstraint("deadline_id", "level", name=f"{p}escalations_once_per_level"),
+        **MYSQL_OPTIONS,
     )
 
     outbox = Table(
@@ -248,6 +289,47 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: MetaData | None = None)
         Column("sent_at", UTCDateTime, nullable=True),
         UniqueConstraint("idempotency_key", name=f"{p}outbox_idempotency"),
         Index(f"{p}outbox_due", "status", "next_attempt_at"),
+        **MYSQL_OPTIONS,
+    )
+
+    review_entries = Table(
+        f"{p}review_entries",
+        md,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("review", String(64), nullable=False),
+        # The occurrence, named by its period: 2026-11, 2026-Q4, 2026-H2, 2026.
+        Column("period", String(16), nullable=False),
+        Column(
+            "item_id",
+            Id,
+            ForeignKey(f"{p}items.id", name=f"{p}review_entries_item_fk"),
+            nullable=False,
+        ),
+        Column("workflow_id", String(64), nullable=False),
+        # The ladder level that put the item there (kept when carried over).
+        Column("level", String(64), nullable=True),
+        # ``escalated`` or ``carried`` (still unresolved after the previous occurrence).
+        Column("reason", String(16), nullable=False),
+        Column("added_at", UTCDateTime, nullable=False),
+        Column("resolved_at", UTCDateTime, nullable=True),
+        Column("resolution", String(64), nullable=True),
+        # Also the agenda's index: (review, period) is its leading part.
+        UniqueConstraint("review", "period", "item_id", name=f"{p}review_entries_once"),
+        # A decision on an item resolves its open entries: looked up by item.
+        Index(f"{p}review_entries_by_item", "item_id"),
+        **MYSQL_OPTIONS,
+    )
+
+    daemons = Table(
+        f"{p}daemons",
+        md,
+        Column("token", String(64), primary_key=True),
+        Column("host", String(128), nullable=False),
+        Column("pid", Integer, nullable=False),
+        Column("started_at", UTCDateTime, nullable=False),
+        Column("heartbeat_at", UTCDateTime, nullable=False),
+        Column("stopped_at", UTCDateTime, nullable=True),
+        **MYSQL_OPTIONS,
     )
 
     return Tables(
@@ -259,5 +341,7 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: MetaData | None = None)
         deadlines=deadlines,
         escalations=escalations,
         outbox=outbox,
+        review_entries=review_entries,
+        daemons=daemons,
         prefix=prefix,
     )

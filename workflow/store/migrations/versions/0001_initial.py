@@ -30,6 +30,8 @@ Json = sa.JSON().with_variant(mysql.JSON(), "mysql", "mariadb")
 LongText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 # Naive UTC with microseconds: MySQL/MariaDB's DATETIME defaults to whole seconds.
 UTCDateTime = sa.DateTime(timezone=False).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+# Every MySQL/MariaDB table is utf8mb4 (Chinese text, 4-byte characters), whatever
+# the database's default character set; other backends ignore the option.
 
 
 def _prefix() -> str:
@@ -53,6 +55,7 @@ def upgrade() -> None:
         sa.Column("source", LongText, nullable=False),
         sa.Column("loaded_at", UTCDateTime, nullable=False),
         sa.PrimaryKeyConstraint("hash"),
+        mysql_charset="utf8mb4",
     )
     op.create_index(f"{p}definitions_by_id", f"{p}definitions", ["workflow_id", "version"])
 
@@ -73,6 +76,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["definition_hash"], [f"{p}definitions.hash"], name=f"{p}items_definition_fk"
         ),
+        mysql_charset="utf8mb4",
     )
     op.create_index(f"{p}items_by_state", f"{p}items", ["workflow_id", "state"])
     op.create_index(f"{p}items_by_update", f"{p}items", ["updated_at"])
@@ -94,6 +98,7 @@ def upgrade() -> None:
         sa.Column("at", UTCDateTime, nullable=False),
         sa.PrimaryKeyConstraint("item_id", "seq"),
         sa.ForeignKeyConstraint(["item_id"], [f"{p}items.id"], name=f"{p}history_item_fk"),
+        mysql_charset="utf8mb4",
     )
 
     op.create_table(
@@ -112,6 +117,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.ForeignKeyConstraint(["item_id"], [f"{p}items.id"], name=f"{p}branches_item_fk"),
         sa.UniqueConstraint("item_id", "opened_seq", "unit", name=f"{p}branches_one_per_unit"),
+        mysql_charset="utf8mb4",
     )
     op.create_index(f"{p}branches_by_item", f"{p}branches", ["item_id", "status"])
 
@@ -133,6 +139,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.ForeignKeyConstraint(["item_id"], [f"{p}items.id"], name=f"{p}deadlines_item_fk"),
         sa.ForeignKeyConstraint(["branch_id"], [f"{p}branches.id"], name=f"{p}deadlines_branch_fk"),
+        mysql_charset="utf8mb4",
     )
     op.create_index(f"{p}deadlines_due", f"{p}deadlines", ["due_at"])
     op.create_index(f"{p}deadlines_by_item", f"{p}deadlines", ["item_id", "status"])
@@ -149,6 +156,7 @@ def upgrade() -> None:
             ["deadline_id"], [f"{p}deadlines.id"], name=f"{p}escalations_deadline_fk"
         ),
         sa.UniqueConstraint("deadline_id", "level", name=f"{p}escalations_once_per_level"),
+        mysql_charset="utf8mb4",
     )
 
     op.create_table(
@@ -172,6 +180,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.ForeignKeyConstraint(["item_id"], [f"{p}items.id"], name=f"{p}outbox_item_fk"),
         sa.UniqueConstraint("idempotency_key", name=f"{p}outbox_idempotency"),
+        mysql_charset="utf8mb4",
     )
     op.create_index(f"{p}outbox_due", f"{p}outbox", ["status", "next_attempt_at"])
 
