@@ -352,14 +352,6 @@ def test_concurrent_update_names_the_version_that_won(
     Both actors read version 1 before either writes (held by a driver hook;
     on SQLite the second simply reads after the first committed).
     """
-    if backend.name == "mariadb":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="MariaDB REPEATABLE READ: current_version() re-reads the loser's own "
-                "snapshot, so ConcurrentUpdate.actual == expected (1), not the winner's 2",
-            )
-        )
     hooks, arm = held_after_first_read(backend, "items")
     if backend.name == "sqlite":
         hooks.after = None  # one writer at a time: holding the first would block the second

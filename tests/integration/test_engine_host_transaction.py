@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from tests.integration.engine_fixtures import ACTORS, START_DATA, Harness, wf
@@ -105,15 +104,6 @@ def test_host_orm_session(wf: Harness, orders: Table) -> None:
     assert wf.engine.verify(item.id) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IntegrityError,
-    reason=(
-        "workflow/store/sql.py _SqlTransaction.ensure_definition remembers a definition row "
-        "it saw inside a host transaction that later rolled back; the next start skips the "
-        "insert and the item's foreign key to the definitions table fails"
-    ),
-)
 def test_start_after_a_rolled_back_host_transaction(wf: Harness) -> None:
     with wf.sa.connect() as conn:
         transaction = conn.begin()

@@ -11,6 +11,7 @@ read transaction tries to become a write one.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -209,8 +210,13 @@ class _Statements:
         items, history, branches = t.items, t.history, t.branches
         # Bind names must differ from column names: those are the SET/VALUES keys.
         self.load_item: Select[Any] = select(items).where(items.c.id == bindparam("w_id"))
-        self.current_version: Select[Any] = select(items.c.version).where(
-            items.c.id == bindparam("w_id")
+        # A locking read: under MySQL's REPEATABLE READ a plain SELECT would answer
+        # from this transaction's old snapshot, naming the version it already had.
+        # (SQLAlchemy leaves FOR SHARE out on SQLite, which has no snapshots.)
+        self.current_version: Select[Any] = (
+            select(items.c.version)
+            .where(items.c.id == bindparam("w_id"))
+            .with_for_update(read=True)
         )
         self.insert_item: Insert = insert(items)
         self.update_item: Update = (
@@ -292,6 +298,11 @@ class SqlStore:
         self._options: dict[str, Any] = {}
         if schema is not None:
             self._options["schema_translate_map"] = {None: schema}
+        self._local_writer = (
+            _writer_lock(engine)
+            if engine is not None and engine.dialect.name == "sqlite"
+            else None
+        )
         # Option engines share the pool: per-transaction options cost nothing.
         self._read_engine = engine
         self._write_engine = engine
@@ -335,6 +346,13 @@ class SqlStore:
             return
         engine = self._write_engine if write else self._read_engine
         assert engine is not None
+        if write and self._local_writer is not None:
+            # SQLite has one writer; its busy handler sleeps 1-100 ms between tries,
+            # so threads of one process queue here instead (other processes still
+            # wait in the busy timeout).
+            with self._local_writer, engine.connect() as connection, connection.begin():
+                yield _SqlTransaction(connection, self)
+            return
         with engine.connect() as connection, connection.begin():
             yield _SqlTransaction(connection, self)
 
@@ -445,8 +463,11 @@ class _SqlTransaction:
             select(table.c.hash).where(table.c.hash == definition.hash)
         ).first()
         if exists is not None:
-            # Seen committed by a read: safe to remember for this process.
-            known.add(definition.hash)
+            # Seen by a read in a transaction we own, so committed: safe to remember.
+            # In a host's transaction the row may be the host's own uncommitted
+            # insert, which a rollback would take away again.
+            if self.store.connection is None:
+                known.add(definition.hash)
             return
         values = {
             "hash": definition.hash,
@@ -718,6 +739,17 @@ class _SqlTransaction:
                 query = query.where(element.as_string() == str(value))
         query = query.order_by(items.c.id).limit(limit)
         return [_item(r) for r in self.connection.execute(query)]
+
+
+_writer_locks: dict[str, threading.Lock] = {}
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.Lock:
+    """Return the process-wide write lock of one SQLite database file."""
+    key = str(engine.url)
+    with _writer_locks_guard:
+        return _writer_locks.setdefault(key, threading.Lock())
 
 
 def _insert_ignore(connection: Connection, table: Any) -> Any:
