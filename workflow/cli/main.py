@@ -48,6 +48,7 @@ import click
 from workflow.cli import db as db_commands
 from workflow.cli import demo as demo_command
 from workflow.cli import items as item_commands
+from workflow.cli import timers as timer_commands
 from workflow.definition.graph import render_svg, to_dot, to_mermaid
 from workflow.definition.loader import Catalog, load_catalog, load_definition
 from workflow.definition.schema import schema_text
@@ -302,3 +303,6 @@ def _with_exit_codes(command: click.Command) -> click.Command:
 
 for _command in (*item_commands.COMMANDS, db_commands.db, demo_command.demo):
     main.add_command(_with_exit_codes(_command))
+main.add_command(_with_exit_codes(timer_commands.tick))
+main.add_command(_with_exit_codes(timer_commands.daemon))
+main.add_command(_with_exit_codes(timer_commands.review))
