@@ -38,6 +38,9 @@ from workflow.errors import (
     WorkflowError,
 )
 from workflow.schedule.calendar import BusinessCalendar
+from workflow.schedule.daemon import run_daemon
+from workflow.schedule.reviews import agenda, close_occurrence
+from workflow.schedule.scan import Escalator, TickReport
 from workflow.store.migrate import check_schema, include_name_filter, upgrade
 from workflow.store.sql import create_database_engine
 
@@ -56,6 +59,7 @@ __all__ = [
     "DefinitionNotFound",
     "Directory",
     "Engine",
+    "Escalator",
     "EventNotAllowed",
     "GuardFailed",
     "HistoryEntry",
@@ -72,14 +76,18 @@ __all__ = [
     "StaticDirectory",
     "StoreError",
     "SystemClock",
+    "TickReport",
     "UnknownEvent",
     "WorkflowError",
+    "agenda",
     "check_schema",
+    "close_occurrence",
     "create_database_engine",
     "include_name_filter",
     "load_catalog",
     "load_definition",
     "load_definitions",
+    "run_daemon",
     "shipped_definitions",
     "upgrade",
 ]

@@ -13,6 +13,8 @@ The engine and SQLAlchemy are imported inside the functions, so that the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import logging
 import os
@@ -129,6 +131,9 @@ def _parse_map(pairs: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
+if TYPE_CHECKING:
+    from workflow.schedule.calendar import BusinessCalendar
+
 # -- the engine -------------------------------------------------------------------------
 
 
@@ -146,10 +151,29 @@ def open_engine(ctx: click.Context) -> Iterator[Engine]:
     if not os.path.isfile(directory_file):
         raise CommandLineError(f"--directory: no such file {directory_file}", _NOT_FOUND)
     directory = StaticDirectory.from_file(directory_file)
+    calendar = load_calendar(obj.get("calendar"), obj["definitions"])
     with open_database(obj["db"]) as bind:
         yield Engine.from_engine(
-            bind, definitions=obj["definitions"], directory=directory, prefix=obj["prefix"]
+            bind,
+            definitions=obj["definitions"],
+            directory=directory,
+            prefix=obj["prefix"],
+            calendar=calendar,
         )
+
+
+def load_calendar(path: str | None, definitions: str) -> BusinessCalendar:
+    """Return the calendar: the given overrides file, the definitions' own, or the default."""
+    from workflow.schedule.calendar import BusinessCalendar  # noqa: PLC0415
+
+    if path is None:
+        candidate = os.path.join(definitions, "_calendar", "china.yaml")
+        if not os.path.isfile(candidate):
+            return BusinessCalendar()
+        path = candidate
+    elif not os.path.isfile(path):
+        raise CommandLineError(f"--calendar: no such file {path}", _NOT_FOUND)
+    return BusinessCalendar.from_file(path)
 
 
 def _output_options(function: F) -> F:

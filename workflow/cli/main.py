@@ -186,6 +186,17 @@ def _errors_to_exit_codes(function: F) -> F:
     show_default=True,
     help="Prefix of the workflow tables' names.",
 )
+@click.option(
+    "--calendar",
+    "calendar_file",
+    envvar="WORKFLOW_CALENDAR",
+    default=None,
+    metavar="PATH",
+    help=(
+        "Business calendar overrides (YAML) [default: _calendar/china.yaml in the "
+        "definitions folder, if present]."
+    ),
+)
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -193,6 +204,7 @@ def main(
     database_url: str,
     directory: str | None,
     prefix: str,
+    calendar_file: str | None,
 ) -> None:
     """Workflow engine for government service work (the Service Express)."""
     ctx.ensure_object(dict)
@@ -200,6 +212,7 @@ def main(
     ctx.obj["db"] = database_url
     ctx.obj["directory"] = directory or item_commands.sample_directory()
     ctx.obj["prefix"] = prefix
+    ctx.obj["calendar"] = calendar_file
 
 
 def _catalog(ctx: click.Context) -> Catalog:

@@ -44,6 +44,12 @@ _ENGINE_STEPS: dict[str, tuple[str, str]] = {
     "start": ("Start", "發起"),
     "@joint_complete": ("Joint handling complete", "會辦完成"),
     "@migrate": ("Migrated to a new version", "遷移至新版本"),
+    "@timeout": ("No reply by the deadline, counted as the definition says", "逾期未反饋,按規則計"),
+    "@recalendar": ("Due time recomputed on the official calendar", "按正式日歷重算時限"),
+}
+_LEVEL_STEPS: dict[str, tuple[str, str]] = {
+    "@escalate": ("Escalated", "督辦升級"),
+    "@skip": ("Escalation level skipped after downtime", "停機期間跳過的督辦級別"),
 }
 
 
@@ -88,7 +94,22 @@ def event_label(definition: Definition, event: str, lang: Lang) -> str:
     if event in _ENGINE_STEPS:
         en, zh = _ENGINE_STEPS[event]
         return zh if lang == "zh" else en
+    kind, _, level = event.partition(":")
+    if kind in _LEVEL_STEPS:
+        en, zh = _LEVEL_STEPS[kind]
+        name = _level_label(definition, level, lang)
+        return f"{zh}:{name}" if lang == "zh" else f"{en}: {name}"
     return event
+
+
+def _level_label(definition: Definition, level: str, lang: Lang) -> str:
+    ladders = [definition.spec.escalation]
+    ladders += [state.escalation for state in definition.states.values()]
+    for ladder in ladders:
+        for spec in ladder.levels if ladder is not None else ():
+            if spec.name == level:
+                return local(spec.label, lang, level)
+    return level
 
 
 def field_label(definition: Definition, name: str, lang: Lang) -> str:

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from workflow.definition.yamlsource import read_yaml
 from workflow.errors import WorkflowError
 from workflow.schedule.cadence import next_occurrence, period_label
 
@@ -214,6 +215,11 @@ class BusinessCalendar:
     # -- configuration -----------------------------------------------------------
 
     @classmethod
+    def from_file(cls, path: str) -> BusinessCalendar:
+        """Load a calendar from its YAML file (read safely, with the definitions' limits)."""
+        return _from_file(path)
+
+    @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> BusinessCalendar:
         """Build a calendar from its YAML form (see ``definitions/_calendar/china.yaml``)."""
         known = {"timezone", "office_hours", "years", "use_library"}
@@ -242,6 +248,16 @@ class BusinessCalendar:
             overrides=years,
             use_library=bool(data.get("use_library", True)),
         )
+
+
+def _from_file(path: str) -> BusinessCalendar:
+    document = read_yaml(path)
+    if not isinstance(document.data, dict):
+        raise CalendarError(f"{path}: a calendar file must be a mapping")
+    try:
+        return BusinessCalendar.from_mapping(document.data)
+    except CalendarError as error:
+        raise CalendarError(f"{path}: {error}") from None
 
 
 def _time(text: object) -> dt.time:
