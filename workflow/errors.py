@@ -115,7 +115,9 @@ class Refused(WorkflowError):
 class UnknownEvent(Refused):
     """The item's workflow has no event of this name."""
 
-    def __init__(self, *, item_id: int | None, event: str, state: str | None, known: Iterable[str]) -> None:
+    def __init__(
+        self, *, item_id: int | None, event: str, state: str | None, known: Iterable[str]
+    ) -> None:
         self.known = tuple(known)
         hint = _did_you_mean(event, self.known)
         super().__init__(
@@ -129,7 +131,9 @@ class UnknownEvent(Refused):
 class EventNotAllowed(Refused):
     """The event exists but cannot fire from the item's current state."""
 
-    def __init__(self, *, item_id: int | None, event: str, state: str, allowed: Iterable[str]) -> None:
+    def __init__(
+        self, *, item_id: int | None, event: str, state: str, allowed: Iterable[str]
+    ) -> None:
         self.allowed = tuple(allowed)
         listing = ", ".join(self.allowed) or "none"
         super().__init__(
@@ -225,7 +229,13 @@ class ConcurrentUpdate(Refused):
     """The item changed since it was read; fire again on fresh data."""
 
     def __init__(
-        self, *, item_id: int | None, event: str, state: str | None, expected: int, actual: int | None
+        self,
+        *,
+        item_id: int | None,
+        event: str,
+        state: str | None,
+        expected: int,
+        actual: int | None,
     ) -> None:
         self.expected = expected
         self.actual = actual

@@ -10,7 +10,22 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from workflow.app import Engine
+from workflow.definition.yamlsource import read_yaml
+from workflow.schedule.calendar import BusinessCalendar
+
 WORKFLOW = [sys.executable, "-m", "workflow"]
+CALENDAR_FILE = Path(__file__).parents[2] / "definitions" / "_calendar" / "china.yaml"
+
+# The escalation chapter's levels as printed: time, item, the engine, the level's label.
+LEVEL_LINE = re.compile(
+    r"^    (?P<when>\w{3} \d\d-\d\d \d\d:\d\d)  #(?P<item>\d+)\s+engine\s+"
+    r"(?P<label>Due-soon warning|Overdue reminder \(催辦\)|Onto the monthly review|"
+    r"Onto the quarterly dispatch by city leaders)\s{2,}(?P<move>\S.*?)\s{2,}(?P<note>\S.*)$",
+    re.MULTILINE,
+)
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -26,10 +41,24 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_demo_plays_every_story_and_verifies_every_item(tmp_path: Path) -> None:
-    began = time.monotonic()
-    result = run("demo", cwd=tmp_path)
-    elapsed = time.monotonic() - began
+class Demo:
+    """One run of the demo in a folder of its own, shared by the tests of this module."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        began = time.monotonic()
+        self.result = run("demo", cwd=folder)
+        self.elapsed = time.monotonic() - began
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    # One run for every check: the demo is the slowest command there is.
+    return Demo(tmp_path_factory.mktemp("demo"))
+
+
+def test_the_demo_plays_every_story_and_verifies_every_item(demo: Demo) -> None:
+    result, elapsed, tmp_path = demo.result, demo.elapsed, demo.folder
     assert result.returncode == 0, result.stdout + result.stderr
     # The engine's refusal is printed by the demo itself, not as a logged warning.
     assert result.stderr == ""
@@ -60,10 +89,14 @@ def test_the_demo_plays_every_story_and_verifies_every_item(tmp_path: Path) -> N
         ("5", "Rejected", "0"),
         ("6", "Merged into another item", "0"),
         ("7", "Handling", "0"),
+        ("8", "Dispatched, awaiting sign-for", "0"),
+        ("9", "Handling", "0"),
+        ("10", "Closed and struck off", "0"),
     ]
-    for item in range(1, 8):
+    for item in range(1, 11):
         assert re.search(rf"^  item {item}: verified, \d+ history rows", out, re.MULTILINE)
-    assert "All 7 items verified." in out
+    assert "All 10 items verified." in out
+    assert out.rstrip().endswith("review agenda monthly --period 2026-11")
 
     # The database is left for the item commands; a second run starts afresh.
     again = run("demo", cwd=tmp_path)
@@ -71,5 +104,122 @@ def test_the_demo_plays_every_story_and_verifies_every_item(tmp_path: Path) -> N
     verified = run("--db", "sqlite:///workflow-demo.db", "verify", "--json", cwd=tmp_path)
     assert verified.returncode == 0, verified.stderr
     assert [(r["id"], r["ok"]) for r in json.loads(verified.stdout)] == [
-        (i, True) for i in range(1, 8)
+        (i, True) for i in range(1, 11)
     ]
+
+
+def test_the_demo_climbs_the_ladder_across_the_holidays_to_the_monthly_review(
+    demo: Demo,
+) -> None:
+    result, tmp_path = demo.result, demo.folder
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    chapter = out[out.index("\nAnswer every call (有呼必應)\n") : out.index("\nSummary\n")]
+
+    # The real 2026 calendar is shown: the holidays and the adjusted working Saturday.
+    assert "Fri 09-25 to Sun 09-27  off: Mid-autumn Festival" in chapter
+    assert "Thu 10-01 to Wed 10-07  off: National Day" in chapter
+    assert re.search(r"Sat 10-10\s+working day \(調休\)", chapter)
+
+    # Item 8 is never signed for: it climbs every level, once each, at the end of the
+    # office day its level falls due, counted in working days across the holidays.
+    levels = [m.groupdict() for m in LEVEL_LINE.finditer(chapter)]
+    climbed = [(m["when"], m["label"]) for m in levels if m["item"] == "8"]
+    assert climbed == [
+        ("Mon 09-21 17:30", "Due-soon warning"),
+        ("Tue 09-22 17:30", "Overdue reminder (催辦)"),
+        # 3 working days after Tue 09-22: Wed, Thu, (Mid-Autumn Fri, weekend) Mon.
+        ("Mon 09-28 17:30", "Onto the monthly review"),
+        # 20 working days: the National Day week is skipped, Saturday 10-10 counts.
+        ("Tue 10-27 17:30", "Onto the quarterly dispatch by city leaders"),
+    ]
+    assert all(m["note"] == "u_jianghan, due Tue 09-22 17:30" for m in levels if m["item"] == "8")
+    assert "not counted: Mid-autumn Festival (1 weekday), National Day (5 weekdays)" in chapter
+    assert "counted: Sat 10-10 (調休)" in chapter
+    # Item 9 is signed for and never answered: warned, reminded, onto the monthly review.
+    assert [(m["when"], m["label"]) for m in levels if m["item"] == "9"] == [
+        ("Mon 09-21 17:30", "Due-soon warning"),  # its sign-for deadline, met next morning
+        ("Mon 10-19 17:30", "Due-soon warning"),
+        ("Tue 10-20 17:30", "Overdue reminder (催辦)"),
+        ("Fri 10-23 17:30", "Onto the monthly review"),
+    ]
+    # Item 10's silent co-handling unit is warned, reminded and counted as agreeing.
+    assert "u_finance gave no opinion in time: counted as agree" in chapter
+    # The October meeting carries item 8 over to November's agenda.
+    assert re.search(r"Monthly service meeting 2026-10\s+held; carried to 2026-11: #8", chapter)
+
+    # The November agenda (the problem list) is printed, then resolved by decisions.
+    before = chapter[chapter.index("the 2026-11 agenda") : chapter.index("The meeting's decisions")]
+    agenda = re.findall(r"^    (\d+)\s{2,}.*$", before, re.MULTILINE)
+    assert agenda == ["8", "9"]
+    assert re.search(
+        r"^    8 .*u_jianghan\s+dispatched\s+\d+\s+2026-09-22 17:30\s+23\s+"
+        r"quarterly_dispatch\s+@escalate:quarterly_dispatch by engine",
+        before,
+        re.MULTILINE,
+    )
+    after = chapter[chapter.index("The agenda after the meeting") :]
+    assert re.search(r"^    8 .*resolved: assign_supervisor", after, re.MULTILINE)
+    assert re.search(r"^    9 .*resolved: set_new_deadline .*2026-11-17 17:30", after, re.MULTILINE)
+    assert "0 unresolved item(s) carried to 2026-12" in after
+    assert re.search(
+        r"^    Sun 11-01 09:40  #8\s+leader\.wu\s+Assign a supervising leader",
+        chapter,
+        re.MULTILINE,
+    )
+
+    # The kept database agrees: each level once in item 8's history, the decision an event,
+    # and the agenda command shows the entry resolved by it.
+    engine = Engine.from_url(f"sqlite:///{tmp_path / 'workflow-demo.db'}")
+    try:
+        events = [row.event for row in engine.history(8)]
+    finally:
+        engine.dispose()
+    assert [e for e in events if e.startswith("@escalate:")] == [
+        "@escalate:warning",
+        "@escalate:reminder",
+        "@escalate:monthly_review",
+        "@escalate:quarterly_dispatch",
+    ]
+    assert events[-1] == "assign_supervisor"
+    listed = run(
+        "--db",
+        "sqlite:///workflow-demo.db",
+        "review",
+        "agenda",
+        "monthly",
+        "--period",
+        "2026-11",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert listed.returncode == 0, listed.stderr
+    entries = {row["item_id"]: row for row in json.loads(listed.stdout)["items"]}
+    assert entries[8]["resolution"] == "assign_supervisor"
+    assert entries[8]["carried"] is True
+    assert entries[9]["resolution"] == "set_new_deadline"
+    assert "\nLadder levels reached" in out
+    assert "  quarterly_dispatch: #8\n" in out
+
+
+def test_the_calendar_file_loads_and_its_example_is_the_format() -> None:
+    document = read_yaml(str(CALENDAR_FILE))
+    calendar = BusinessCalendar.from_mapping(document.data)
+    assert calendar.timezone == "Asia/Shanghai"
+    assert not calendar.overrides  # the file asserts no dates; 2027 stays provisional
+    assert not calendar.is_official(2027)
+
+    # The commented example, with its placeholders filled, is what from_mapping reads.
+    lines = CALENDAR_FILE.read_text(encoding="utf-8").splitlines()
+    first = lines.index("# years:")
+    block = [lines[first]]
+    for line in lines[first + 1 :]:
+        if not line.startswith("#   "):
+            break
+        block.append(line)
+    example = "\n".join(line[2:] for line in block)
+    example = example.replace("MM-DD", "03-02").replace("-DD", "-03")
+    filled = BusinessCalendar.from_mapping(read_yaml("example.yaml", example).data)
+    assert filled.is_official(2027)
+    assert 2027 in filled.overrides
+    assert len(filled.overrides[2027].workdays) == 1  # the two placeholders name one day

@@ -15,8 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from workflow.cli.output import (
     state_label,
     table,
 )
+from workflow.core.deadlines import ladder_for
 from workflow.core.values import Actor
 from workflow.errors import Refused
 
@@ -41,6 +43,9 @@ if TYPE_CHECKING:
     from workflow.core.clock import ManualClock
     from workflow.core.values import HistoryEntry
     from workflow.definition.compiled import Definition
+    from workflow.definition.model import LevelSpec
+    from workflow.schedule.calendar import BusinessCalendar
+    from workflow.schedule.reviews import AgendaRow
 
 __all__ = ["DEFAULT_DEMO_DATABASE", "STORIES", "Step", "Story", "demo", "working_time_after"]
 
@@ -576,7 +581,529 @@ def _play(
     return item.id
 
 
-@click.command("demo", short_help="Play sample problems through the lifecycle (sets up).")
+# -- "Answer every call" (有呼必應): the escalation chapter --------------------------------
+
+CHAPTER_START = dt.datetime(2026, 9, 21, 9, 0, tzinfo=BEIJING)
+"""Monday 21 September 2026: the chapter crosses the Mid-Autumn Festival and National Day."""
+
+MEETING = dt.datetime(2026, 11, 1, 9, 0, tzinfo=BEIJING)
+"""The monthly service meeting of November 2026 (the shipped cron line: 09:00 on the 1st)."""
+
+MEETING_REVIEW = "monthly"
+
+PASS_TIME = dt.time(17, 30)
+"""When the chapter runs its escalation pass each evening: the end of the office day, when
+working-day due times fall (the business calendar's office hours end at 17:30)."""
+
+_TIMEOUT_LABEL = {"en": "No reply, counted", "zh": "逾期未反饋視為同意"}
+
+
+@dataclass(frozen=True)
+class Happening:
+    """One thing someone does to an item of the escalation chapter, at a set time."""
+
+    at: dt.datetime
+    actor: str
+    """``ROLE:ID``, as with ``--as``."""
+    event: str
+    data: Mapping[str, Any] | None = None
+    reason: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem of the escalation chapter: raised, then handled only so far."""
+
+    key: str
+    raised: dt.datetime
+    actor: str
+    data: Mapping[str, Any]
+    note: str
+    steps: Sequence[Happening] = field(default_factory=tuple)
+
+
+def _autumn(month: int, day: int, hour: int, minute: int = 0) -> dt.datetime:
+    """Return a moment of autumn 2026, Beijing time."""
+    return dt.datetime(2026, month, day, hour, minute, tzinfo=BEIJING)
+
+
+UNANSWERED: tuple[Problem, ...] = (
+    Problem(
+        key="stage",
+        raised=_autumn(9, 21, 9, 30),
+        actor="enterprise:ent.qin",
+        data={
+            "enterprise": "e_inkmotion",
+            "district": "d_jianghan",
+            "sector": "animation_games",
+            "category": "approvals",
+            "title": "Fire-safety acceptance of a motion-capture stage",
+            "description": (
+                "The new motion-capture stage is built, but the district has not scheduled "
+                "its fire-safety acceptance; shooting for a 2027 feature cannot start."
+            ),
+        },
+        note="raised by the studio",
+        steps=(
+            Happening(
+                _autumn(9, 21, 11),
+                "office:office.wang",
+                "accept",
+                {"lead_unit": "u_jianghan"},
+                note="to the Jianghan district office; nobody signs for it",
+            ),
+        ),
+    ),
+    Problem(
+        key="permit",
+        raised=_autumn(9, 21, 10),
+        actor="commissioner:comm.guo",
+        data={
+            "enterprise": "e_soundwave",
+            "district": "d_wuchang",
+            "sector": "online_audiovisual",
+            "category": "venues",
+            "source": "commissioner",
+            "title": "Permit to film in the Yellow Crane Tower scenic area",
+            "description": (
+                "Two episodes of the drama series need three night shoots inside the scenic "
+                "area in November; the area's administration has not answered in a month."
+            ),
+        },
+        note="collected by the commissioner",
+        steps=(
+            Happening(
+                _autumn(9, 21, 14, 30),
+                "office:office.li",
+                "accept",
+                {"lead_unit": "u_culture"},
+                note="to the culture and tourism bureau",
+            ),
+            Happening(
+                _autumn(9, 22, 9, 30),
+                "unit:unit.chen",
+                "sign_for",
+                note="15 working days to reply; no reply comes",
+            ),
+        ),
+    ),
+    Problem(
+        key="revenue",
+        raised=_autumn(9, 22, 9),
+        actor="enterprise:ent.zhao",
+        data={
+            "enterprise": "e_pixel",
+            "district": "d_donghu",
+            "sector": "animation_games",
+            "category": "financing",
+            "title": "Overseas app-store revenue held at the bank",
+            "description": (
+                "Three months of overseas app-store revenue, 2.6 million yuan, wait at our "
+                "bank for foreign-exchange documents nobody can tell us how to provide."
+            ),
+        },
+        note="raised by the studio",
+        steps=(
+            Happening(
+                _autumn(9, 22, 11),
+                "office:office.li",
+                "accept",
+                {"lead_unit": "u_culture"},
+                note="the sector's bureau leads",
+            ),
+            Happening(_autumn(9, 22, 14), "unit:unit.chen", "sign_for", note="clock starts"),
+            Happening(
+                _autumn(9, 23, 10),
+                "unit:unit.chen",
+                "request_joint",
+                {"co_units": ["u_finance", "u_bank"]},
+                reason="The documents are the bank's business, the foreign-exchange rules "
+                "the finance bureau's.",
+                note="5 working days for each opinion",
+            ),
+            Happening(
+                _autumn(9, 28, 15),
+                "co_unit:unit.feng",
+                "give_opinion",
+                {
+                    "verdict": "agree",
+                    "opinion": "The bank accepts the app stores' monthly statements as proof.",
+                },
+                note="the bank-liaison office answers",
+            ),
+            Happening(
+                _autumn(10, 12, 10),
+                "unit:unit.chen",
+                "reply",
+                {
+                    "result": "The bank released the 2.6 million yuan against the app stores' "
+                    "monthly statements; later payments clear within two days.",
+                    "resolution": "solved",
+                },
+                note="solved in time: this item's own ladder never starts",
+            ),
+            Happening(
+                _autumn(10, 13, 15),
+                "commissioner:comm.sun",
+                "record_revisit",
+                {"satisfaction": "satisfied"},
+                note="satisfied",
+            ),
+            Happening(_autumn(10, 14, 10), "enterprise:ent.zhao", "sign_off", note="confirmed"),
+            Happening(_autumn(10, 14, 16), "office:office.li", "strike_off", note="struck off"),
+        ),
+    ),
+)
+"""The escalation chapter's problems, each left unanswered in its own way."""
+
+DECISIONS: tuple[tuple[str, Happening], ...] = (
+    (
+        "stage",
+        Happening(
+            _autumn(11, 1, 9, 40),
+            "leader:leader.wu",
+            "assign_supervisor",
+            {"supervisor": "leader.wu"},
+            note="the task-force leader supervises it himself",
+        ),
+    ),
+    (
+        "permit",
+        Happening(
+            _autumn(11, 1, 9, 50),
+            "office:office.li",
+            "set_new_deadline",
+            {"days": 20},
+            reason="The meeting asks the scenic area's administration to answer the bureau "
+            "first; 20 more working days.",
+            note="20 working days added to the due time; a fresh ladder",
+        ),
+    ),
+)
+"""What the monthly meeting decides on its agenda (item key, decision)."""
+
+
+def shipped_calendar() -> BusinessCalendar:
+    """Return the business calendar of ``definitions/_calendar/china.yaml``."""
+    from workflow.app import shipped_definitions  # noqa: PLC0415 - keep start-up light
+    from workflow.definition.yamlsource import read_yaml  # noqa: PLC0415
+    from workflow.schedule.calendar import BusinessCalendar  # noqa: PLC0415
+
+    document = read_yaml(os.path.join(shipped_definitions(), "_calendar", "china.yaml"))
+    return BusinessCalendar.from_mapping(document.data or {})
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.astimezone(BEIJING).strftime("%a %m-%d %H:%M")
+
+
+def _day(day: dt.date) -> str:
+    return day.strftime("%a %m-%d")
+
+
+def _holiday_name(day: dt.date) -> str:
+    """Name the statutory holiday a day belongs to (an adjusted working day's too)."""
+    import chinese_calendar  # noqa: PLC0415 - only the demo names holidays
+
+    try:
+        _, name = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:  # a year the library has no data for (yet)
+        return "holiday"
+    return str(name or "holiday")
+
+
+def _calendar_notes(calendar: BusinessCalendar, first: dt.date, last: dt.date) -> list[str]:
+    """Describe the days in ``[first, last]`` that are not what their weekday suggests."""
+    notes: list[str] = []
+    day = first
+    while day <= last:
+        working = calendar.is_working_day(day)
+        if working and day.weekday() >= 5:
+            notes.append(f"{_pad(_day(day), 22)}  working day (調休), for {_holiday_name(day)}")
+        elif not working and day.weekday() < 5:
+            end = day
+            while not calendar.is_working_day(end + dt.timedelta(days=1)):
+                end += dt.timedelta(days=1)
+            notes.append(f"{_day(day)} to {_day(end)}  off: {_holiday_name(day)}")
+            day = end
+        day += dt.timedelta(days=1)
+    return notes
+
+
+def _counted(calendar: BusinessCalendar, due: dt.datetime, at: dt.datetime) -> str:
+    """Say which working days were counted from a due time to a level's time, and which not."""
+    day = due.astimezone(calendar.zone).date()
+    last = at.astimezone(calendar.zone).date()
+    counted: list[dt.date] = []
+    holidays: dict[str, int] = {}
+    while day < last:
+        day += dt.timedelta(days=1)
+        if calendar.is_working_day(day):
+            counted.append(day)
+        elif day.weekday() < 5:
+            name = _holiday_name(day)
+            holidays[name] = holidays.get(name, 0) + 1
+    if len(counted) <= 4:
+        text = f"{len(counted)} working days counted: {', '.join(map(_day, counted))}"
+    else:
+        text = f"{len(counted)} working days counted, {_day(counted[0])} to {_day(counted[-1])}"
+    skipped = [
+        f"{name} ({days} weekday{'s' if days > 1 else ''})" for name, days in holidays.items()
+    ]
+    adjusted = [f"{_day(d)} (調休)" for d in counted if d.weekday() >= 5]
+    if skipped:
+        text += "; not counted: " + ", ".join(skipped)
+    if adjusted:
+        text += "; counted: " + ", ".join(adjusted)
+    return text
+
+
+class _Diary:
+    """Prints the escalation chapter in time order: steps, ladder levels, meetings."""
+
+    def __init__(
+        self, engine: Engine, definition: Definition, calendar: BusinessCalendar, lang: Lang
+    ) -> None:
+        self.engine = engine
+        self.definition = definition
+        self.calendar = calendar
+        self.lang: Lang = lang
+        ladder = definition.spec.escalation
+        self.levels = {level.name: level for level in ladder.levels} if ladder else {}
+        self.seen: dict[int, int] = {}
+        self.reached: dict[str, set[int]] = {}
+        labels = [self.level_label(name) for name in self.levels]
+        labels.append(_TIMEOUT_LABEL[lang])
+        events = {"start", "@joint_complete", *(h.event for p in UNANSWERED for h in p.steps)}
+        events.update(h.event for _, h in DECISIONS)
+        labels.extend(event_label(definition, event, lang) for event in events)
+        self.width = max(display_width(label) for label in labels)
+
+    def level_label(self, name: str, spec: LevelSpec | None = None) -> str:
+        """Return a ladder level's label in the demo's language."""
+        spec = spec or self.levels.get(name)
+        if spec is None:
+            return name
+        return spec.label.zh if self.lang == "zh" else spec.label.en
+
+    def line(
+        self, when: dt.datetime, item: str, actor: str, label: str, *, move: str, note: str
+    ) -> None:
+        """Print one line: time, item, actor, what happened, the move, a note."""
+        click.echo(
+            f"    {_when(when)}  {_pad(item, 4)} {_pad(actor, 11)}  {_pad(label, self.width)}  "
+            f"{_pad(move, 26)}  {note}".rstrip()
+        )
+
+    def detail(self, text: str) -> None:
+        """Print a line of detail under the last one."""
+        click.echo(f"{' ' * 27}{text}")
+
+    def news(self, item_id: int, note: str = "") -> None:
+        """Print the item's history rows written since it was last printed."""
+        rows = [r for r in self.engine.history(item_id) if r.seq > self.seen.get(item_id, 0)]
+        for row in rows:
+            self.row(row, note if row.kind in ("event", "start") or row.seq == 1 else "")
+            self.seen[item_id] = row.seq
+
+    def row(self, row: HistoryEntry, note: str) -> None:
+        """Print one history row (an escalation with its working-day count)."""
+        if row.from_state is None:
+            move = f"→ {row.to_state}"
+        elif row.from_state == row.to_state:
+            move = f"{row.to_state} (stays)"
+        else:
+            move = f"{row.from_state} → {row.to_state}"
+        item = f"#{row.item_id}"
+        values = row.input or {}
+        if row.kind == "escalation":
+            self._level(row, item, move, values)
+            return
+        if row.event == "@timeout":
+            note = (
+                f"{values.get('unit')} gave no opinion in time: counted as {values.get('verdict')}"
+            )
+            self.line(row.at, item, row.actor_id, _TIMEOUT_LABEL[self.lang], move=move, note=note)
+            return
+        if row.event == "@joint_complete":
+            note = "all opinions in (or counted)"
+        label = event_label(self.definition, row.event, self.lang)
+        self.line(row.at, item, row.actor_id, label, move=move, note=note)
+
+    def _level(self, row: HistoryEntry, item: str, move: str, values: Mapping[str, Any]) -> None:
+        level = str(values.get("level"))
+        due = dt.datetime.fromisoformat(str(values.get("due_at")))
+        # The deadline's own ladder: a state may declare one instead of the workflow's.
+        ladder = ladder_for(self.definition, str(values.get("scope")))
+        spec = next((s for s in ladder.levels if s.name == level), None) if ladder else None
+        label = self.level_label(level, spec)
+        if values.get("outcome") == "skipped":
+            # catch_up: highest after downtime: the level is recorded, not applied.
+            self.line(row.at, item, row.actor_id, label, move=move, note="skipped (catch-up)")
+            return
+        self.reached.setdefault(level, set()).add(row.item_id)
+        if "branch" in values:
+            unit = next(
+                b.unit for b in self.engine.branches(row.item_id) if b.id == values["branch"]
+            )
+            note = f"{unit}'s opinion, due {_when(due)}"
+        else:
+            unit = str(self.engine.get(row.item_id).data.get("lead_unit") or "—")
+            note = f"{unit}, due {_when(due)}"
+        self.line(row.at, item, row.actor_id, label, move=move, note=note)
+        if spec is None:
+            return
+        if spec.before:
+            self.detail(f"{spec.before} working day before the due time")
+        elif spec.after:
+            self.detail(_counted(self.calendar, due, row.at))
+        if spec.review is not None:
+            review = self.definition.spec.reviews[spec.review]
+            period = self.calendar.next_period(review.cron, review.period, row.at)
+            label = review.label.zh if self.lang == "zh" else review.label.en
+            self.detail(f"onto the agenda of the {label}, {period}")
+
+
+def _agenda_table(rows: Sequence[AgendaRow]) -> str:
+    """Render an agenda as the problem list (the CLI's columns, without the workflow)."""
+    from workflow.schedule.reviews import AGENDA_HEADERS, agenda_cells  # noqa: PLC0415
+
+    lines = []
+    for row in rows:
+        cells = list(agenda_cells(row, BEIJING))
+        cells[2] = shorten(cells[2], 36)
+        del cells[1]
+        lines.append(cells)
+    headers = [h for i, h in enumerate(AGENDA_HEADERS) if i != 1]
+    return "\n".join("    " + line for line in table(headers, lines).splitlines())
+
+
+def _answer_every_call(
+    engine: Engine,
+    definition: Definition,
+    calendar: BusinessCalendar,
+    ids: dict[str, int],
+    lang: Lang,
+) -> dict[str, set[int]]:
+    """Leave problems unanswered, run an escalation pass every evening, hold the meeting.
+
+    Returns the ladder levels reached, with the items that reached each.
+    """
+    from workflow.core.clock import ManualClock  # noqa: PLC0415 - keep start-up light
+    from workflow.schedule import reviews  # noqa: PLC0415
+    from workflow.schedule.cadence import next_occurrence  # noqa: PLC0415
+    from workflow.schedule.scan import Escalator  # noqa: PLC0415
+
+    clock = ManualClock(CHAPTER_START.astimezone(dt.UTC))
+    engine.clock = clock
+    zone = calendar.timezone
+    diary = _Diary(engine, definition, calendar, lang)
+    escalator = Escalator(engine)
+    official = calendar.official_years()
+    click.echo(
+        "\nAnswer every call (有呼必應)\n\n"
+        "Three more problems, raised in late September 2026, are left without an answer.\n"
+        "Each deadline climbs the ladder of enterprise_issue: a warning 1 working day before\n"
+        "the due time, a reminder (催辦) at it, onto the monthly review 3 working days after,\n"
+        "onto the quarterly dispatch 20 after. Working days follow the State Council's\n"
+        f"calendar (chinesecalendar: official {official[0]}-{official[-1]}; "
+        "definitions/_calendar/china.yaml):"
+    )
+    for note in _calendar_notes(calendar, CHAPTER_START.date(), MEETING.date()):
+        click.echo(f"    {note}")
+    click.echo(
+        "An escalation pass runs every evening at 17:30, Escalator(engine).tick(now=...),\n"
+        "the call `workflow tick` and `workflow daemon` make (the daemon every 10 s). Each\n"
+        "level fires once per item and deadline; the meetings are held at their cron times.\n"
+    )
+
+    def start(problem: Problem) -> None:
+        item = engine.start(WORKFLOW_ID, Actor.parse(problem.actor), problem.data)
+        ids[problem.key] = item.id
+        diary.news(item.id, problem.note)
+
+    def step(key: str, happening: Happening) -> None:
+        item_id = ids[key]
+        engine.fire(
+            item_id,
+            happening.event,
+            Actor.parse(happening.actor),
+            _fill(happening.data, ids),
+            reason=happening.reason,
+        )
+        diary.news(item_id, happening.note)
+
+    def escalation_pass() -> None:
+        report = escalator.tick(now=clock.now())
+        if report.conflicts or report.lost_leases or report.failures:
+            raise click.ClickException(f"escalation pass: {report.summary()}")
+        for item_id in dict.fromkeys(action.item_id for action in report.actions):
+            diary.news(item_id)
+
+    def meeting(name: str, when: dt.datetime) -> None:
+        closed = reviews.close_occurrence(engine, name, when)
+        review = reviews.review_named(engine, name)
+        label = review.spec.label.zh if lang == "zh" else review.spec.label.en
+        carried = [r.item_id for r in reviews.agenda(engine, name, closed.carried_to) if r.carried]
+        what = ", ".join(f"#{i}" for i in carried) or "nothing"
+        diary.line(
+            when,
+            "",
+            "daemon",
+            f"{label} {closed.discussed}",
+            move="",
+            note=f"held; carried to {closed.carried_to}: {what}",
+        )
+
+    # Everything in time order: people's steps first, then the evening pass, then meetings.
+    timeline: list[tuple[dt.datetime, int, int, Callable[[], None]]] = []
+    for problem in UNANSWERED:
+        timeline.append((problem.raised, 0, len(timeline), partial(start, problem)))
+        for happening in problem.steps:
+            timeline.append((happening.at, 0, len(timeline), partial(step, problem.key, happening)))
+    day = CHAPTER_START.date()
+    while day < MEETING.date():
+        evening = dt.datetime.combine(day, PASS_TIME, BEIJING)
+        timeline.append((evening, 1, len(timeline), escalation_pass))
+        day += dt.timedelta(days=1)
+    for name, review in reviews.collect_reviews(engine.catalog).items():
+        held = next_occurrence(review.cron, CHAPTER_START, zone)
+        while held < MEETING:
+            timeline.append((held, 2, len(timeline), partial(meeting, name, held)))
+            held = next_occurrence(review.cron, held, zone)
+    for when, _, _, action in sorted(timeline, key=lambda entry: entry[:3]):
+        clock.set(when.astimezone(dt.UTC))
+        action()
+
+    # The monthly service meeting: its agenda is the problem list.
+    clock.set(MEETING.astimezone(dt.UTC))
+    review = reviews.review_named(engine, MEETING_REVIEW)
+    period = reviews.occurrence_periods(review, MEETING, zone)[0]
+    label = f"{review.spec.label.en} ({review.spec.label.zh})"
+    click.echo(
+        f"\n{_when(MEETING)}  {label}: the {period} agenda\n"
+        f"(workflow.schedule.reviews.agenda; `workflow review agenda {MEETING_REVIEW} "
+        f"--period {period}` prints the same; ages and overdue days in working days)\n"
+    )
+    click.echo(_agenda_table(reviews.agenda(engine, review.name, period, now=MEETING)))
+    click.echo("\n  The meeting's decisions, recorded as events on the items:\n")
+    for key, happening in DECISIONS:
+        clock.set(happening.at.astimezone(dt.UTC))
+        step(key, happening)
+    click.echo("\n  The agenda after the meeting (a decision resolves the item's entry):\n")
+    click.echo(_agenda_table(reviews.agenda(engine, review.name, period, now=clock.now())))
+    closed = reviews.close_occurrence(engine, review.name, MEETING)
+    click.echo(
+        f"\n  Meeting closed (close_occurrence): {closed.carried} unresolved item(s) carried "
+        f"to {closed.carried_to}."
+    )
+    return diary.reached
+
+
+@click.command(
+    "demo", short_help="Play sample problems through the lifecycle and escalation (sets up)."
+)
 @click.option(
     "--db",
     "url",
@@ -592,7 +1119,11 @@ def _play(
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
 @click.pass_context
 def demo(ctx: click.Context, url: str | None, fresh: bool | None, lang: Lang) -> None:
-    """Play seven enterprise problems through the lifecycle (sets up for you).
+    """Play ten enterprise problems through the lifecycle and the escalation ladder.
+
+    Seven problems go through the lifecycle; three more are left unanswered
+    across the 2026 National Day holiday, climb the escalation ladder, and
+    reach the monthly review, whose agenda and decisions are shown.
 
     Sets up for you (the only command that does): creates the database and
     its tables as `workflow db upgrade` would, and uses the shipped
@@ -620,7 +1151,7 @@ def demo(ctx: click.Context, url: str | None, fresh: bool | None, lang: Lang) ->
     prefix = ctx.obj["prefix"] if ctx.obj else "wf_"
     directory_file = sample_directory()
     click.echo(
-        f"Service Express demo: seven enterprise problems through `{WORKFLOW_ID}`.\n"
+        f"Service Express demo: ten enterprise problems through `{WORKFLOW_ID}`.\n"
         f"Database {display_url(database)}{' (fresh)' if fresh else ''}; "
         "the demo runs `workflow db upgrade` itself\n"
         "(the one command that sets up for you; elsewhere run it once yourself).\n"
@@ -628,6 +1159,7 @@ def demo(ctx: click.Context, url: str | None, fresh: bool | None, lang: Lang) ->
         "simulated clock that moves through office hours (Mon-Fri 9-12, 14-18)."
     )
     clock = ManualClock(STORIES[0].raised.astimezone(dt.UTC))
+    calendar = shipped_calendar()
     with database_errors():
         bind = create_database_engine(database)
         try:
@@ -638,6 +1170,7 @@ def demo(ctx: click.Context, url: str | None, fresh: bool | None, lang: Lang) ->
                 directory=StaticDirectory.from_file(directory_file),
                 prefix=prefix,
                 clock=clock,
+                calendar=calendar,
             )
             definition = engine.catalog.get(WORKFLOW_ID)
             printer = _Printer(definition, lang)
@@ -648,6 +1181,7 @@ def demo(ctx: click.Context, url: str | None, fresh: bool | None, lang: Lang) ->
                 clock = ManualClock(story.raised.astimezone(dt.UTC))
                 engine.clock = clock
                 _play(engine, clock, story, ids, printer)
+            reached = _answer_every_call(engine, definition, calendar, ids, lang)
             items = [engine.get(item_id) for item_id in ids.values()]
             results = {item.id: engine.verify(item.id) for item in items}
         finally:
@@ -669,6 +1203,11 @@ def demo(ctx: click.Context, url: str | None, fresh: bool | None, lang: Lang) ->
             ],
         )
     )
+    if reached:
+        click.echo("\nLadder levels reached (each once per item and deadline):")
+        for name in _level_order(definition, reached):
+            items_text = ", ".join(f"#{i}" for i in sorted(reached[name]))
+            click.echo(f"  {name}: {items_text}")
     click.echo("\nReplaying every item's history (workflow verify):")
     for item in items:
         problems = results[item.id]
@@ -686,8 +1225,18 @@ def demo(ctx: click.Context, url: str | None, fresh: bool | None, lang: Lang) ->
         f"\nAll {len(items)} items verified. Look around (the database is kept):\n"
         f"  workflow --db {database} list\n"
         f"  workflow --db {database} history {ids['venue']}\n"
-        f"  workflow --db {database} events {ids['statistics']} --as unit:unit.ma"
+        f"  workflow --db {database} events {ids['statistics']} --as unit:unit.ma\n"
+        f"  workflow --db {database} history {ids['stage']}\n"
+        f"  workflow --db {database} review agenda {MEETING_REVIEW} --period "
+        f"{MEETING.strftime('%Y-%m')}"
     )
+
+
+def _level_order(definition: Definition, reached: Mapping[str, Any]) -> list[str]:
+    """Return the levels reached, in the order of the ladder."""
+    ladder = definition.spec.escalation
+    order = [level.name for level in ladder.levels] if ladder else []
+    return sorted(reached, key=lambda name: order.index(name) if name in order else len(order))
 
 
 def _relative(path: str) -> str:

@@ -13,8 +13,6 @@ The engine and SQLAlchemy are imported inside the functions, so that the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import json
 import logging
 import os

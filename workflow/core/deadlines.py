@@ -156,25 +156,22 @@ def on_move(
     was_pausing = source is not None and definition.states[source].pauses_clock
     updated: list[Deadline] = []
     for deadline in kept:
+        moved = deadline
         if pausing and deadline.status == "running":
-            deadline = dataclasses.replace(deadline, status="paused", paused_at=now, next_at=None)
+            moved = dataclasses.replace(deadline, status="paused", paused_at=now, next_at=None)
         elif not pausing and was_pausing and deadline.status == "paused" and deadline.paused_at:
             due = calendar.resume(deadline.due_at, deadline.paused_at, now, deadline.unit)
-            deadline = dataclasses.replace(
+            moved = dataclasses.replace(
                 deadline,
                 status="running",
                 due_at=due.at,
                 provisional=deadline.provisional or due.provisional,
                 paused_at=None,
             )
-            deadline = dataclasses.replace(
-                deadline, next_at=next_check(definition, calendar, deadline)
-            )
-        else:
-            updated.append(deadline)
-            continue
-        changes.changed.append(deadline)
-        updated.append(deadline)
+            moved = dataclasses.replace(moved, next_at=next_check(definition, calendar, moved))
+        if moved is not deadline:
+            changes.changed.append(moved)
+        updated.append(moved)
     # Extensions replace the innermost running clock with a later one and a fresh ladder.
     for amount, unit in extensions:
         current = _innermost(definition, updated, source or target)

@@ -559,7 +559,9 @@ class _Checker:
                     self.unknown(where, "field", name, fields, key=True)
                 elif isinstance(value, str):
                     compiled = self.compile(where, value, {"item": self.item_scope}, None)
-                    if compiled is not None and not expr.assignable(compiled.type, field_type(target)):
+                    if compiled is not None and not expr.assignable(
+                        compiled.type, field_type(target)
+                    ):
                         self.add(
                             where,
                             f"field {name!r} is {describe_field(target)}, but the expression "

@@ -23,9 +23,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 __all__ = [
-    "ReviewSpec",
-    "LevelSpec",
-    "EscalationSpec",
     "DEFAULT_MAX_LENGTH",
     "FRAGMENT_KEYS",
     "IDENTIFIER_PATTERN",
@@ -34,6 +31,7 @@ __all__ = [
     "DeadlineSpec",
     "DeadlineUnit",
     "EffectSpec",
+    "EscalationSpec",
     "EventSpec",
     "ExtendDeadlineSpec",
     "FieldSpec",
@@ -42,9 +40,11 @@ __all__ = [
     "Identifier",
     "JointAnswerSpec",
     "JointSpec",
+    "LevelSpec",
     "LocalText",
     "ReasonPolicy",
     "RefKind",
+    "ReviewSpec",
     "RoleSpec",
     "StateSpec",
     "UnansweredPolicy",
@@ -439,7 +439,9 @@ class ReviewSpec(_Spec):
 
     label: LocalText = Field(description="The review's name (e.g. the monthly service meeting).")
     period: Literal["month", "quarter", "half_year", "year"] = Field(
-        description="Which period one occurrence covers; agendas are named by it (2026-11, 2026-Q4)."
+        description=(
+            "Which period one occurrence covers; agendas are named by it (2026-11, 2026-Q4)."
+        )
     )
     cron: str = Field(
         description=(

@@ -15,7 +15,7 @@ Deadline semantics (documented in docs/operations.md):
 
 * ``working_days``: due at the end of office hours on the Nth working day
   after the day the clock started (the start day itself does not count);
-* ``calendar_days``: due N × 24 hours after the start;
+* ``calendar_days``: due N times 24 hours after the start;
 * ``hours``: due N hours after the start, round the clock (urgent matters).
 """
 
@@ -235,11 +235,11 @@ class BusinessCalendar:
                 number = int(year)
             except ValueError as error:
                 raise CalendarError(f"calendar: {year!r} is not a year") from error
-            spec = spec or {}
+            entry = spec or {}
             years[number] = YearOverride(
-                holidays=frozenset(_dates(spec.get("holidays", ()), number, "holidays")),
-                workdays=frozenset(_dates(spec.get("workdays", ()), number, "workdays")),
-                official=bool(spec.get("official", True)),
+                holidays=frozenset(_dates(entry.get("holidays", ()), number, "holidays")),
+                workdays=frozenset(_dates(entry.get("workdays", ()), number, "workdays")),
+                official=bool(entry.get("official", True)),
             )
         return cls(
             timezone=str(data.get("timezone", "Asia/Shanghai")),

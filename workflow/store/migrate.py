@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import alembic.context
+import alembic.op
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.environment import IncludeNameFn, NameFilterParentNames, NameFilterType
@@ -365,9 +367,6 @@ def _alembic_globals_kept() -> Iterator[None]:
     installs and removes; a host calling :func:`upgrade` from its own
     ``env.py`` would otherwise find its proxies gone when ours finish.
     """
-    import alembic.context
-    import alembic.op
-
     saved = [(module, dict(vars(module))) for module in (alembic.context, alembic.op)]
     try:
         yield

@@ -299,9 +299,7 @@ class SqlStore:
         if schema is not None:
             self._options["schema_translate_map"] = {None: schema}
         self._local_writer = (
-            _writer_lock(engine)
-            if engine is not None and engine.dialect.name == "sqlite"
-            else None
+            _writer_lock(engine) if engine is not None and engine.dialect.name == "sqlite" else None
         )
         # Option engines share the pool: per-transaction options cost nothing.
         self._read_engine = engine
