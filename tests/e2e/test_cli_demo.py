@@ -203,8 +203,7 @@ def test_the_demo_climbs_the_ladder_across_the_holidays_to_the_monthly_review(
 
 
 def test_the_calendar_file_loads_and_its_example_is_the_format() -> None:
-    document = read_yaml(str(CALENDAR_FILE))
-    calendar = BusinessCalendar.from_mapping(document.data)
+    calendar = BusinessCalendar.from_file(str(CALENDAR_FILE))
     assert calendar.timezone == "Asia/Shanghai"
     assert not calendar.overrides  # the file asserts no dates; 2027 stays provisional
     assert not calendar.is_official(2027)

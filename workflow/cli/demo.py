@@ -1,13 +1,22 @@
-"""``workflow demo``: seven enterprise problems walked through the Service Express lifecycle.
+"""``workflow demo``: enterprise problems through the Service Express lifecycle and its ladder.
 
 The demo is the one command that sets up for you: it creates (by default a
 fresh) SQLite database, runs the migrations as ``workflow db upgrade`` would,
 loads the shipped ``enterprise_issue`` definition and the sample directory
 (``definitions/_directory/sample.yaml``), and then plays realistic problems
 through the engine on a simulated clock that advances by office hours,
-printing each step as one line. It ends with a summary table and replays
-every item's history (``verify``). The database is kept, so the item
-commands can look around afterwards.
+printing each step as one line.
+
+A second chapter, "Answer every call" (有呼必應), leaves three more problems
+unanswered in the autumn of 2026 and runs an escalation pass
+(:class:`~workflow.schedule.scan.Escalator`) every simulated evening, across
+the Mid-Autumn Festival and the National Day holiday, with the review
+meetings held at their cron times; it prints each ladder level as it fires,
+then the monthly meeting's agenda, the meeting's decisions, and the agenda
+they resolved.
+
+It ends with a summary table and replays every item's history (``verify``).
+The database is kept, so the item commands can look around afterwards.
 """
 
 from __future__ import annotations
@@ -47,7 +56,19 @@ if TYPE_CHECKING:
     from workflow.schedule.calendar import BusinessCalendar
     from workflow.schedule.reviews import AgendaRow
 
-__all__ = ["DEFAULT_DEMO_DATABASE", "STORIES", "Step", "Story", "demo", "working_time_after"]
+__all__ = [
+    "DECISIONS",
+    "DEFAULT_DEMO_DATABASE",
+    "STORIES",
+    "UNANSWERED",
+    "Happening",
+    "Problem",
+    "Step",
+    "Story",
+    "demo",
+    "shipped_calendar",
+    "working_time_after",
+]
 
 DEFAULT_DEMO_DATABASE = "sqlite:///workflow-demo.db"
 """Where the demo writes when given no ``--db``: a file in the current folder."""
@@ -785,13 +806,13 @@ DECISIONS: tuple[tuple[str, Happening], ...] = (
 
 
 def shipped_calendar() -> BusinessCalendar:
-    """Return the business calendar of ``definitions/_calendar/china.yaml``."""
+    """Return the business calendar of the shipped ``definitions/_calendar/china.yaml``."""
     from workflow.app import shipped_definitions  # noqa: PLC0415 - keep start-up light
-    from workflow.definition.yamlsource import read_yaml  # noqa: PLC0415
     from workflow.schedule.calendar import BusinessCalendar  # noqa: PLC0415
 
-    document = read_yaml(os.path.join(shipped_definitions(), "_calendar", "china.yaml"))
-    return BusinessCalendar.from_mapping(document.data or {})
+    return BusinessCalendar.from_file(
+        os.path.join(shipped_definitions(), "_calendar", "china.yaml")
+    )
 
 
 def _when(moment: dt.datetime) -> str:
@@ -1083,7 +1104,7 @@ def _answer_every_call(
     label = f"{review.spec.label.en} ({review.spec.label.zh})"
     click.echo(
         f"\n{_when(MEETING)}  {label}: the {period} agenda\n"
-        f"(workflow.schedule.reviews.agenda; `workflow review agenda {MEETING_REVIEW} "
+        f"(workflow.agenda; `workflow review agenda {MEETING_REVIEW} "
         f"--period {period}` prints the same; ages and overdue days in working days)\n"
     )
     click.echo(_agenda_table(reviews.agenda(engine, review.name, period, now=MEETING)))
@@ -1127,8 +1148,8 @@ def demo(ctx: click.Context, url: str | None, fresh: bool | None, lang: Lang) ->
 
     Sets up for you (the only command that does): creates the database and
     its tables as `workflow db upgrade` would, and uses the shipped
-    definitions and the sample directory whatever --definitions and
-    --directory say. The global --db is ignored: the demo writes only where
+    definitions, calendar and sample directory whatever --definitions,
+    --calendar and --directory say. The global --db is ignored: the demo writes only where
     its own --db says, so it never fills a real database by accident.
     """
     from workflow.app import Engine, shipped_definitions  # noqa: PLC0415 - keep start-up light
