@@ -43,9 +43,9 @@ Sizes can be changed: ``WORKFLOW_CHAOS_ITEMS`` (chaos items per backend),
 ``WORKFLOW_CHAOS_DOWNTIME_ITEMS``, and ``WORKFLOW_CHAOS_STATEMENT_SAMPLE=N``
 (kill after N statements picked at random, besides the named points; the
 default 20 keeps CI short, 0 kills after every statement of the pass).
-``WORKFLOW_CHAOS_SEED`` replays a run (the chaos test prints its seed). ``WORKFLOW_CHAOS_CLOCK=database`` runs the
-chaos test's workers on the database clock, as the daemon runs, instead of
-the simulated one.
+``WORKFLOW_CHAOS_SEED`` replays a run (the chaos test prints its seed).
+``WORKFLOW_CHAOS_CLOCK=database`` runs the chaos test's workers on the
+database clock, as the daemon runs, instead of the simulated one.
 """
 
 from __future__ import annotations
