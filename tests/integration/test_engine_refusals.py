@@ -98,6 +98,7 @@ def test_event_not_allowed_in_this_state(wf: Harness) -> None:
         "reject",
         "merge_duplicate",
         "withdraw",
+        "assign_supervisor",
         "close_by_decision",
     )
     handling = wf.drive("handling")
