@@ -6,10 +6,22 @@ updates with a read-check-write, and SQLite ignores ``FOR UPDATE``). On
 SQLite, write transactions start with ``BEGIN IMMEDIATE`` so writers queue
 on the database lock instead of failing with "database is locked" when a
 read transaction tries to become a write one.
+
+The per-transition path is kept lean, since one durable commit per
+transition is the floor (``bench/transitions_bench.py`` measures it): its
+statements are built once per store, compiled once per dialect, and run on
+the DB-API cursor of the transaction's connection with the SQL text, bind
+and result processors SQLAlchemy itself would use (:class:`_Prepared`);
+errors still surface as SQLAlchemy's exceptions. The item is read with its
+open clocks in one statement, and on PostgreSQL the compare-and-swap and
+the history row are one statement too. Whenever something watches
+statements (echo, cursor-execute listeners) or a schema translate map
+applies, everything runs through SQLAlchemy's own execution instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -25,6 +37,7 @@ from sqlalchemy import (
     Row,
     Select,
     Update,
+    and_,
     bindparam,
     create_engine,
     event,
@@ -171,7 +184,7 @@ class _Prepared:
     SQLAlchemy would use itself, computed once instead of on every execute.
     """
 
-    __slots__ = ("names", "positional", "processors", "sql")
+    __slots__ = ("defaults", "names", "positional", "processors", "sql")
 
     def __init__(self, statement: Any, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -187,9 +200,15 @@ class _Prepared:
             if process is not None:
                 processors.append((name, process))
         self.processors: tuple[tuple[str, Any], ...] = tuple(processors)
+        # Constants bound in the statement itself (e.g. the statuses of an open clock).
+        self.defaults: tuple[tuple[str, Any], ...] = tuple(
+            (name, bind.value) for name, bind in compiled.binds.items() if not bind.required
+        )
 
     def parameters(self, values: dict[str, Any]) -> Any:
         """Convert ``values`` (by bind name) to what the driver takes."""
+        for name, value in self.defaults:
+            values.setdefault(name, value)
         for name, process in self.processors:
             values[name] = process(values[name])
         if self.positional:
@@ -241,6 +260,26 @@ class _Statements:
         )
         self.insert_branches: Insert = insert(branches)
         self.update_branch: Update = update(branches).where(branches.c.id == bindparam("w_id"))
+        # The item with its open clocks, in one round trip: a move needs both.
+        clocks = t.deadlines
+        is_open_clock = and_(
+            clocks.c.item_id == items.c.id,
+            clocks.c.status.in_([bindparam(f"w_{s}", s) for s in timers.OPEN_STATUSES]),
+        )
+        self.load_item_with_clocks: Select[Any] = (
+            select(items, clocks)
+            .select_from(items.outerjoin(clocks, is_open_clock))
+            .where(items.c.id == bindparam("w_id"))
+            .order_by(clocks.c.id)
+        )
+        self.load_open_clocks: Select[Any] = (
+            select(clocks)
+            .where(
+                clocks.c.item_id == bindparam("w_id"),
+                clocks.c.status.in_([bindparam(f"w_{s}", s) for s in timers.OPEN_STATUSES]),
+            )
+            .order_by(clocks.c.id)
+        )
         # PostgreSQL: the compare-and-swap and the history row in one statement
         # (one round trip); the row is inserted only if the update matched.
         moved = self.update_item.returning(items.c.id).cte("moved")
@@ -265,12 +304,55 @@ class _FastPath:
             if dialect.name == "postgresql"
             else None
         )
-        columns = []
-        for index, column in enumerate(tables.items.c):
-            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
-            if process is not None:
-                columns.append((index, process))
-        self.item_columns: tuple[tuple[int, Any], ...] = tuple(columns)
+        self.load_item_with_clocks = _Prepared(statements.load_item_with_clocks, dialect)
+        self.load_open_clocks = _Prepared(statements.load_open_clocks, dialect)
+        self.item_columns = _result_processors(tables.items, dialect)
+        self.clock_columns = _result_processors(tables.deadlines, dialect)
+        self.clock_names = tuple(c.name for c in tables.deadlines.c)
+        self.item_width = len(tables.items.c)
+
+
+def _result_processors(table: Any, dialect: Dialect) -> tuple[tuple[int, Any], ...]:
+    """Return (column position, result processor) for the columns of ``table`` that have one."""
+    found = []
+    for index, column in enumerate(table.c):
+        process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        if process is not None:
+            found.append((index, process))
+    return tuple(found)
+
+
+_DEADLINE_FIELDS = frozenset(f.name for f in dataclasses.fields(Deadline))
+
+
+def _clock(fast: _FastPath, row: Sequence[Any]) -> Deadline:
+    """Build a deadline from a raw ``deadlines`` row (driver values, in column order)."""
+    values = list(row)
+    for index, process in fast.clock_columns:
+        values[index] = process(values[index])
+    found = {n: v for n, v in zip(fast.clock_names, values, strict=True) if n in _DEADLINE_FIELDS}
+    found["provisional"] = bool(found["provisional"])
+    return Deadline(**found)
+
+
+def _fast_item(fast: _FastPath, row: Sequence[Any]) -> ItemSnapshot:
+    """Build an item from a raw ``items`` row (driver values, in column order)."""
+    values = list(row)
+    for index, process in fast.item_columns:
+        values[index] = process(values[index])
+    return ItemSnapshot(
+        id=values[0],
+        workflow_id=values[1],
+        definition_hash=values[2],
+        state=values[3],
+        data=values[4],
+        version=values[5],
+        is_open=bool(values[6]),
+        created_by=values[7],
+        created_at=values[8],
+        updated_at=values[9],
+        closed_at=values[10],
+    )
 
 
 class SqlStore:
@@ -340,7 +422,8 @@ class SqlStore:
     def _transaction(self, write: bool) -> Iterator[_SqlTransaction]:
         if self.connection is not None:
             # The host owns the transaction: it commits or rolls back, with our rows.
-            yield _SqlTransaction(self.connection.execution_options(**self._options), self)
+            connection = self.connection.execution_options(**self._options)
+            yield _SqlTransaction(connection, self, write=write)
             return
         engine = self._write_engine if write else self._read_engine
         assert engine is not None
@@ -349,10 +432,10 @@ class SqlStore:
             # so threads of one process queue here instead (other processes still
             # wait in the busy timeout).
             with self._local_writer, engine.connect() as connection, connection.begin():
-                yield _SqlTransaction(connection, self)
+                yield _SqlTransaction(connection, self, write=True)
             return
         with engine.connect() as connection, connection.begin():
-            yield _SqlTransaction(connection, self)
+            yield _SqlTransaction(connection, self, write=write)
 
     def read(self) -> Any:
         """Open a read transaction."""
@@ -432,13 +515,17 @@ def _branch(row: Row[Any]) -> Branch:
 class _SqlTransaction:
     """One transaction's reads and writes (implements ``StoreTransaction``)."""
 
-    def __init__(self, connection: Connection, store: SqlStore) -> None:
+    def __init__(self, connection: Connection, store: SqlStore, *, write: bool = False) -> None:
         self.connection = connection
         self.store = store
         self.t = store.tables
         self.s = store.statements
         self._cursor: Any = None
         self.fast = store._fast_for(connection)
+        self._write = write
+        # Open clocks read along with their item in this transaction, by item id;
+        # forgotten as soon as this transaction writes clocks.
+        self._clocks: dict[int, list[Deadline]] = {}
 
     def _run(self, prepared: _Prepared, values: dict[str, Any]) -> Any:
         """Run a prepared statement on the DB-API cursor; errors as SQLAlchemy raises them."""
@@ -483,26 +570,20 @@ class _SqlTransaction:
 
     def load_item(self, item_id: int) -> ItemSnapshot | None:
         fast = self.fast
+        if fast is not None and self._write:
+            # A write reads the item to move it, and a move needs its open clocks:
+            # fetch both in one round trip (see load_open_deadlines).
+            rows = self._run(fast.load_item_with_clocks, {"w_id": item_id}).fetchall()
+            if not rows:
+                return None
+            width = fast.item_width
+            self._clocks[item_id] = [
+                _clock(fast, row[width:]) for row in rows if row[width] is not None
+            ]
+            return _fast_item(fast, rows[0][:width])
         if fast is not None:
             found = self._run(fast.load_item, {"w_id": item_id}).fetchone()
-            if found is None:
-                return None
-            values = list(found)
-            for index, process in fast.item_columns:
-                values[index] = process(values[index])
-            return ItemSnapshot(
-                id=values[0],
-                workflow_id=values[1],
-                definition_hash=values[2],
-                state=values[3],
-                data=values[4],
-                version=values[5],
-                is_open=bool(values[6]),
-                created_by=values[7],
-                created_at=values[8],
-                updated_at=values[9],
-                closed_at=values[10],
-            )
+            return None if found is None else _fast_item(fast, found)
         row = self.connection.execute(self.s.load_item, {"w_id": item_id}).first()
         return None if row is None else _item(row)
 
@@ -621,12 +702,22 @@ class _SqlTransaction:
         return ids
 
     def load_open_deadlines(self, item_id: int) -> list[Deadline]:
+        prefetched = self._clocks.get(item_id)
+        if prefetched is not None:
+            # Read with the item in this same transaction, and no clock written since.
+            return list(prefetched)
+        fast = self.fast
+        if fast is not None:
+            rows = self._run(fast.load_open_clocks, {"w_id": item_id}).fetchall()
+            return [_clock(fast, row) for row in rows]
         return timers.load_open_deadlines(self.connection, self.t, item_id)
 
     def insert_deadlines(self, deadlines: Sequence[Deadline]) -> list[int]:
+        self._clocks.clear()
         return timers.insert_deadlines(self.connection, self.t, deadlines)
 
     def update_deadlines(self, deadlines: Sequence[Deadline]) -> None:
+        self._clocks.clear()
         timers.update_deadlines(self.connection, self.t, deadlines)
 
     def load_deadline(self, deadline_id: int) -> Deadline | None:
