@@ -825,13 +825,7 @@ def _day(day: dt.date) -> str:
 
 def _holiday_name(day: dt.date) -> str:
     """Name the statutory holiday a day belongs to (an adjusted working day's too)."""
-    import chinese_calendar  # noqa: PLC0415 - only the demo names holidays
-
-    try:
-        _, name = chinese_calendar.get_holiday_detail(day)
-    except NotImplementedError:  # a year the library has no data for (yet)
-        return "holiday"
-    return str(name or "holiday")
+    return shipped_calendar().holiday_name(day) or "holiday"
 
 
 def _calendar_notes(calendar: BusinessCalendar, first: dt.date, last: dt.date) -> list[str]:

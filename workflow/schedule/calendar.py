@@ -127,6 +127,13 @@ class BusinessCalendar:
         statutory = (day.month, day.day) in FIXED_STATUTORY_DAYS
         return day.weekday() < 5 and not statutory, False
 
+    def holiday_name(self, day: dt.date) -> str | None:
+        """Name the statutory holiday a day belongs to (an adjusted working day's too)."""
+        if not (self.use_library and _library_knows(day.year)):
+            return None
+        _, name = chinese_calendar.get_holiday_detail(day)
+        return str(name) if name else None
+
     # -- deadlines ---------------------------------------------------------------
 
     def add(self, start: dt.datetime, amount: int, unit: str) -> Due:
