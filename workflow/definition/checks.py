@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ from workflow.definition.model import (
     EventSpec,
     ExtendDeadlineSpec,
     FieldSpec,
+    NotifySpec,
     StateSpec,
     WorkflowSpec,
 )
@@ -385,6 +386,7 @@ class _Checker:
         seen: dict[tuple[str, str], int] = {}
         for index, event in enumerate(self.spec.events):
             path: Path = ("events", index)
+            self.check_notify(event.notify, (*path, "notify"))
             for position, source in enumerate(event.from_):
                 if source not in self.result.states:
                     self.unknown((*path, "from", position), "state", source, self.result.states)
@@ -545,9 +547,7 @@ class _Checker:
             seen.add(level.name)
             if (level.before is None) == (level.after is None):
                 self.add(here, "a level needs exactly one of 'before' or 'after' (the due time)")
-            for index, role in enumerate(level.notify):
-                if role not in self.spec.roles:
-                    self.unknown((*here, "notify", index), "role", role, self.spec.roles)
+            self.check_notify(level.notify, (*here, "notify"))
             if level.review is not None and level.review not in self.spec.reviews:
                 self.unknown((*here, "review"), "review", level.review, self.spec.reviews)
             if level.fire is not None and level.fire not in event_names:
@@ -580,6 +580,14 @@ class _Checker:
             for index, event in enumerate(review.decisions):
                 if event not in event_names:
                     self.unknown((*path, "decisions", index), "event", event, event_names)
+            self.check_notify(review.notify, (*path, "notify"))
+
+    def check_notify(self, notify: Sequence[NotifySpec], path: Path) -> None:
+        """Check that notifications name roles of this workflow (templates: the catalog's check)."""
+        for index, spec in enumerate(notify):
+            for position, role in enumerate(spec.to):
+                if role not in self.spec.roles:
+                    self.unknown((*path, index, "to", position), "role", role, self.spec.roles)
 
     def check_joint(self, name: str, state: StateSpec, path: Path) -> None:
         joint = state.joint

@@ -20,12 +20,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    WrapSerializer,
+)
 
 __all__ = [
     "DEFAULT_MAX_LENGTH",
     "FRAGMENT_KEYS",
     "IDENTIFIER_PATTERN",
+    "TEMPLATE_NAME_PATTERN",
     "Choice",
     "CompletionSpec",
     "DeadlineSpec",
@@ -42,6 +51,7 @@ __all__ = [
     "JointSpec",
     "LevelSpec",
     "LocalText",
+    "NotifySpec",
     "ReasonPolicy",
     "RefKind",
     "ReviewSpec",
@@ -55,6 +65,9 @@ IDENTIFIER_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 """A name of a state, event, field or role: lower-case letters, digits, ``_``."""
+
+TEMPLATE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+"""A notification template's name: the file ``_templates/NAME.LOCALE.j2`` holds it."""
 
 FieldType = Literal[
     "string", "text", "integer", "number", "boolean", "date", "datetime", "enum", "list", "ref"
@@ -193,6 +206,69 @@ def _as_list(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
 
+class NotifySpec(_Spec):
+    """Who hears of something (roles of the item), with which template."""
+
+    to: Annotated[
+        list[Identifier],
+        BeforeValidator(_as_list, json_schema_input_type=Identifier | list[Identifier]),
+        Field(min_length=1),
+    ] = Field(
+        description=(
+            "The roles to notify; the directory turns each into people (the unit's contact, "
+            "the enterprise's commissioner, the members of a group)."
+        )
+    )
+    template: Annotated[str, StringConstraints(pattern=TEMPLATE_NAME_PATTERN)] | None = Field(
+        default=None,
+        description=(
+            "The template (`_templates/NAME.LOCALE.j2` beside the definitions); default "
+            "`event`, `escalation` or `review_agenda` by where the notification is declared."
+        ),
+    )
+    urgent: bool = Field(
+        default=False,
+        description=(
+            "Deliver even in quiet hours and outside digests (e.g. a public-opinion incident)."
+        ),
+    )
+
+
+def _notify_shorthand(value: object) -> object:
+    """Accept ``notify: unit`` and ``notify: [unit, office]``: one notification per role."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        return [{"to": [entry]} if isinstance(entry, str) else entry for entry in value]
+    return value
+
+
+def _notify_compact(value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+    """Write a plain one-role notification back as its role name.
+
+    The content hash is taken over this form, so ``notify: [unit]`` hashes as
+    it did before notifications had templates, and stored items stay pinned.
+    """
+    dumped = handler(value)
+    return [
+        entry["to"][0]
+        if isinstance(entry, dict) and set(entry) == {"to"} and len(entry["to"]) == 1
+        else entry
+        for entry in dumped
+    ]
+
+
+NotifyList = Annotated[
+    list[NotifySpec],
+    BeforeValidator(
+        _notify_shorthand,
+        json_schema_input_type=Identifier | list[Identifier | NotifySpec],
+    ),
+    WrapSerializer(_notify_compact),
+]
+"""``notify:``: a role, a list of roles, or a list of :class:`NotifySpec`."""
+
+
 class GuardSpec(_Spec):
     """A condition that must hold for an event to fire."""
 
@@ -322,6 +398,10 @@ class EventSpec(_Spec):
     effects: list[EffectSpec] = Field(
         default_factory=list, description="Changes made to the item, in order."
     )
+    notify: NotifyList = Field(
+        default_factory=list,
+        description="Who is notified when the event fires (written to the outbox with it).",
+    )
 
 
 class JointAnswerSpec(_Spec):
@@ -404,10 +484,10 @@ class LevelSpec(_Spec):
     unit: DeadlineUnit | None = Field(
         default=None, description="The unit of `before`/`after`; defaults to the deadline's unit."
     )
-    notify: Annotated[
-        list[Identifier],
-        BeforeValidator(_as_list, json_schema_input_type=Identifier | list[Identifier]),
-    ] = Field(default_factory=list, description="Roles to notify (through the outbox).")
+    notify: NotifyList = Field(
+        default_factory=list,
+        description="Who is notified when the level fires (template default `escalation`).",
+    )
     review: Identifier | None = Field(
         default=None, description="Put the item on the next occurrence of this review's agenda."
     )
@@ -459,6 +539,13 @@ class ReviewSpec(_Spec):
     ] = Field(
         default_factory=list,
         description="Events that record the meeting's decision on an item (they resolve it).",
+    )
+    notify: NotifyList = Field(
+        default_factory=list,
+        description=(
+            "Who is notified when an item joins this review's agenda "
+            "(template default `review_agenda`)."
+        ),
     )
 
 
