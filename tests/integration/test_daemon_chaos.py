@@ -95,9 +95,11 @@ NOTIFIES = {
     "warning": ("unit",),
     "reminder": ("unit", "office"),
     "monthly_review": ("office",),
-    "quarterly_dispatch": ("office", "leader"),
+    "quarterly_dispatch": ("office",),
 }
 REVIEWS = {"monthly_review": "monthly", "quarterly_dispatch": "quarterly"}
+# Who hears of an item joining each review's agenda (the review's own ``notify``).
+REVIEW_NOTIFIES = {"monthly": (), "quarterly": ("leader",)}
 
 LEASE = 2.0  # seconds, of the simulated clock
 POLL = 0.1  # seconds a worker pauses after an empty pass
@@ -227,6 +229,15 @@ def snapshot(db: Db, item_id: int) -> Snapshot:
         )
 
 
+def _clone_key(key: str, old_deadline: int, deadline: int, old_item: int, item: int) -> str:
+    """The idempotency key a copy's intent gets (its own deadline or item in it)."""
+    if key.startswith("escalation:"):
+        return key.replace(f":{old_deadline}:", f":{deadline}:", 1)
+    kind, review, period, owner, rest = key.split(":", 4)
+    assert int(owner) == old_item, key
+    return f"{kind}:{review}:{period}:{item}:{rest}"
+
+
 def _without_id(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "id"}
 
@@ -272,15 +283,22 @@ def clone(db: Db, snapshots: Sequence[Snapshot], copies: int) -> list[int]:
                     )
                     for intent in level_intents:
                         key = str(intent["idempotency_key"])
-                        assert key.startswith(f"escalation:{old}:"), key
+                        kind = key.split(":", 1)[0]
+                        # escalation:<deadline>:... and review:<name>:<period>:<item>:...
+                        assert kind in ("escalation", "review"), key
+                        if kind == "escalation":
+                            assert key.startswith(f"escalation:{old}:"), key
                         conn.execute(
                             insert(t.outbox),
                             [
                                 {
                                     **_without_id(intent),
                                     "item_id": i,
-                                    "idempotency_key": key.replace(f":{old}:", f":{d}:", 1),
-                                    "payload": {**intent["payload"], "item": i},
+                                    "idempotency_key": _clone_key(key, old, d, snap.item["id"], i),
+                                    "payload": {
+                                        **intent["payload"],
+                                        "item": {**intent["payload"]["item"], "id": i},
+                                    },
                                 }
                                 for i, d in pairs
                             ],
@@ -408,10 +426,18 @@ def assert_exactly_once(db: Db, expected: Expected, *, verify_sample: int = 200)
             assert seq is not None
             assert by_seq.get(seq) == f"{prefix}:{level}", (item_id, level, seq)
         want_intents = sorted(
-            (seq, f"escalation.{level}", f"role:{role}")
-            for level, outcome, seq in recorded[item_id]
-            if outcome == "fired"
-            for role in NOTIFIES[level]
+            [
+                (seq, "escalation", f"role:{role}")
+                for level, outcome, seq in recorded[item_id]
+                if outcome == "fired"
+                for role in NOTIFIES[level]
+            ]
+            + [
+                (seq, "review_agenda", f"role:{role}")
+                for level, outcome, seq in recorded[item_id]
+                if outcome == "fired" and level in REVIEWS
+                for role in REVIEW_NOTIFIES[REVIEWS[level]]
+            ]
         )
         assert sorted(intents[item_id]) == want_intents, f"item {item_id}: outbox"
         want_agenda = Counter((item_id, REVIEWS[level]) for level in fired if level in REVIEWS)
@@ -450,7 +476,16 @@ def test_the_ladder_is_the_one_these_tests_expect(definitions_dir: Path) -> None
     assert ladder is not None
     assert ladder.catch_up == "all"
     assert tuple(level.name for level in ladder.levels) == LEVELS
-    assert {level.name: tuple(level.notify or ()) for level in ladder.levels} == NOTIFIES
+    assert {
+        level.name: tuple(role for spec in level.notify for role in spec.to)
+        for level in ladder.levels
+    } == NOTIFIES
+    assert all(spec.template is None for level in ladder.levels for spec in level.notify)
+    reviews = load_definitions(str(definitions_dir)).get(WORKFLOW).spec.reviews
+    assert {
+        name: tuple(role for spec in review.notify for role in spec.to)
+        for name, review in reviews.items()
+    } == REVIEW_NOTIFIES
     assert {level.name: level.review for level in ladder.levels if level.review} == REVIEWS
 
 

@@ -24,11 +24,19 @@ from typing import Any, NoReturn
 
 from workflow.core import deadlines as deadline_rules
 from workflow.core import joint as joint_rules
+from workflow.core import notices
 from workflow.core.authz import resolve_role
 from workflow.core.clock import SystemClock
 from workflow.core.inputs import model_for, validate_values
 from workflow.core.machine import JOINT_COMPLETE, EffectFailed, GuardFalse, Run, machine_for
-from workflow.core.ports import Calendar, Clock, Directory, Store, StoreTransaction
+from workflow.core.ports import (
+    Calendar,
+    Clock,
+    Directory,
+    Store,
+    StoreTransaction,
+    TemplateIndex,
+)
 from workflow.core.values import (
     Actor,
     AvailableEvent,
@@ -37,7 +45,6 @@ from workflow.core.values import (
     DueOutcome,
     HistoryEntry,
     ItemSnapshot,
-    NotificationIntent,
 )
 from workflow.definition.compiled import Definition
 from workflow.definition.expr import EvaluationError
@@ -100,10 +107,15 @@ class Core:
         directory: Directory,
         clock: Clock | None = None,
         calendar: Calendar | None = None,
+        templates: TemplateIndex | None = None,
     ) -> None:
         self.store = store
         self.catalog = definitions
         self.directory = directory
+        # Which item fields each notification template reads (the payload carries
+        # only those); without an index, intents carry no item data.
+        self.templates = templates
+        self._notifying: dict[str, frozenset[str]] = {}
         self.clock: Clock = clock or SystemClock()
         # Without a calendar no deadline clocks are kept (a store without timers).
         self.calendar = calendar
@@ -618,6 +630,12 @@ class Core:
         self, tx: StoreTransaction, definition: Definition, step: _Step, *, seq: int, now: Any
     ) -> None:
         """Write branches, clocks and agenda changes after the item row (its CAS decides)."""
+        notifying = self._notifying.get(definition.hash)
+        if notifying is None:
+            notifying = frozenset(e.name for e in definition.spec.events if e.notify)
+            self._notifying[definition.hash] = notifying
+        if notifying:
+            self._event_notices(tx, definition, step, notifying, now)
         decisions = {
             name for review in definition.spec.reviews.values() for name in review.decisions
         }
@@ -658,6 +676,28 @@ class Core:
             tx.update_deadlines(step.changed_deadlines)
         if step.new_deadlines:
             tx.insert_deadlines(step.new_deadlines)
+
+    def _event_notices(
+        self,
+        tx: StoreTransaction,
+        definition: Definition,
+        step: _Step,
+        notifying: frozenset[str],
+        now: Any,
+    ) -> None:
+        """Write the notification intents of the events in a step (same transaction)."""
+        intents = []
+        due = next((d for d in step.new_deadlines if d.branch_id is None), None)
+        for row in step.rows:
+            if row.kind != "event" or row.event not in notifying or row.from_state is None:
+                continue
+            spec = _event_spec(definition, row.event, row.from_state)
+            if spec is not None and spec.notify:
+                intents += notices.event_intents(
+                    definition, step.item, row, spec.notify, self.templates, due
+                )
+        if intents:
+            tx.add_notification_intents(intents, now)
 
     # -- timers -------------------------------------------------------------------------
 
@@ -807,38 +847,32 @@ class Core:
             seq=seq,
             at=now,
         )
+        period = ""
         if level.review is not None:
             review = definition.spec.reviews[level.review]
+            period = self._require_calendar().next_period(review.cron, review.period, now)
             tx.add_review_entry(
                 review=level.review,
-                period=self._require_calendar().next_period(review.cron, review.period, now),
+                period=period,
                 item_id=item.id,
                 workflow_id=item.workflow_id,
                 level=level.name,
                 at=now,
             )
-        if level.notify:
-            payload = {
-                "workflow": item.workflow_id,
-                "item": item.id,
-                "level": level.name,
-                "state": item.state,
-                "due_at": deadline.due_at.isoformat(),
-            }
-            tx.add_notification_intents(
-                [
-                    NotificationIntent(
-                        item_id=item.id,
-                        history_seq=seq,
-                        role=role,
-                        template=f"escalation.{level.name}",
-                        key=f"escalation:{deadline.id}:{level.name}:{role}",
-                        payload=payload,
-                    )
-                    for role in level.notify
-                ],
-                now,
+        intents = notices.level_intents(definition, step.item, seq, deadline, level, self.templates)
+        if level.review is not None:
+            intents += notices.review_intents(
+                definition,
+                step.item,
+                seq,
+                level.review,
+                period,
+                level,
+                deadline,
+                self.templates,
             )
+        if intents:
+            tx.add_notification_intents(intents, now)
         if level.fire is not None:
             self._fire_for_engine(tx, definition, step, level.fire, now)
 

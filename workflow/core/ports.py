@@ -20,7 +20,15 @@ from workflow.core.values import (
 )
 from workflow.definition.compiled import Definition
 
-__all__ = ["Calendar", "Clock", "Directory", "Due", "Store", "StoreTransaction"]
+__all__ = [
+    "Calendar",
+    "Clock",
+    "Directory",
+    "Due",
+    "Store",
+    "StoreTransaction",
+    "TemplateIndex",
+]
 
 
 class Clock(Protocol):
@@ -91,6 +99,18 @@ class Directory(Protocol):
 
     def related(self, kind: str, entry: str, relation: str) -> Sequence[str]:
         """Return the people related to an entry (e.g. an enterprise's commissioners)."""
+        ...
+
+
+class TemplateIndex(Protocol):
+    """What the core needs to know of notification templates: which item fields they read.
+
+    The payload of a notification intent carries only those fields (personal
+    data only where the message needs it).
+    """
+
+    def fields_used(self, name: str) -> frozenset[str] | None:
+        """Return the ``item.data`` fields template ``name`` reads; None when it reads any."""
         ...
 
 
