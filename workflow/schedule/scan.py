@@ -40,7 +40,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -80,11 +80,6 @@ DEFAULT_MAX_PER_TICK = 100_000
 
 RECALENDAR_EVENT = "@recalendar"
 """The history event of a due time moved because official holiday data arrived."""
-
-# Executed with this option, the store's SQLite engine begins with BEGIN IMMEDIATE
-# (see workflow.store.sql.create_database_engine), so claimers queue on the lock.
-_WRITE_OPTION = "workflow_write"
-_MYSQL_NAMES = ("mysql", "mariadb")
 
 
 class _AppliesDue(Protocol):
@@ -292,14 +287,7 @@ class Escalator:
         """Open a write connection of the store's pool (BEGIN IMMEDIATE on SQLite), not begun."""
         store = self.engine.store
         assert store.engine is not None  # checked in __init__
-        options: dict[str, Any] = {_WRITE_OPTION: True}
-        if store.schema is not None:
-            options["schema_translate_map"] = {None: store.schema}
-        if store.engine.dialect.name in _MYSQL_NAMES:
-            # Under REPEATABLE READ InnoDB would also lock the gaps of the index
-            # range the claim read, until it commits (see timers.claim_due).
-            options["isolation_level"] = "READ COMMITTED"
-        with store.engine.connect().execution_options(**options) as connection:
+        with timers.claim_connection(store.engine, schema=store.schema) as connection:
             yield connection
 
     def _claim(

@@ -24,15 +24,18 @@ Times are aware UTC datetimes in and out (see
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from sqlalchemy import (
     Connection,
+    Engine,
     Row,
     Select,
     String,
+    Table,
     and_,
     bindparam,
     case,
@@ -58,12 +61,15 @@ __all__ = [
     "ScanPlan",
     "add_review_entry",
     "carry_over",
+    "claim_connection",
     "claim_due",
     "db_now",
     "fired_levels",
+    "for_claim",
     "heartbeat",
     "holds_lease",
     "insert_deadlines",
+    "lease_rows",
     "live_daemons",
     "load_agenda",
     "load_deadline",
@@ -81,6 +87,9 @@ OPEN_STATUSES: tuple[str, ...] = ("running", "paused")
 """The statuses of a deadline whose clock has not ended."""
 
 _MYSQL_NAMES = ("mysql", "mariadb")
+
+# Executed with this option, the store's SQLite engine begins with BEGIN IMMEDIATE.
+_WRITE_OPTION = "workflow_write"
 
 # The deadline columns that change after insertion (the rest describe how it began).
 _DEADLINE_WRITES = ("status", "due_at", "paused_at", "next_at", "ended_at", "provisional")
@@ -226,12 +235,57 @@ def _due_query(t: Tables, connection: Connection, now: dt.datetime, limit: int) 
         .order_by(d.c.next_at)
         .limit(limit)
     )
-    if connection.dialect.name != "sqlite":
-        # Two daemons claiming at once each take rows the other has not locked,
-        # instead of queueing behind each other's locks (or both getting them).
-        # SQLite has no row locks: its claimers run under BEGIN IMMEDIATE, one at a time.
-        query = query.with_for_update(skip_locked=True)
-    return query
+    return for_claim(query, connection)
+
+
+def for_claim(query: Select[Any], connection: Connection) -> Select[Any]:
+    """Make a claim's SELECT lock what it reads, skipping rows another claimer holds.
+
+    Two claimers at once each take rows the other has not locked, instead of
+    queueing behind each other's locks (or both getting them). SQLite has no
+    row locks: its claimers run under BEGIN IMMEDIATE, one at a time, and the
+    query is returned as it is.
+    """
+    if connection.dialect.name == "sqlite":
+        return query
+    return query.with_for_update(skip_locked=True)
+
+
+@contextmanager
+def claim_connection(bind: Engine, *, schema: str | None = None) -> Iterator[Connection]:
+    """Open a connection for claims (not begun): the store's write mode, READ COMMITTED on MySQL.
+
+    On SQLite the store's engine then begins with ``BEGIN IMMEDIATE`` (see
+    ``workflow.store.sql.create_database_engine``), so claimers queue on the
+    lock. On MySQL/MariaDB, REPEATABLE READ would also lock the gaps of the
+    index range the claim read, until it commits (see :func:`claim_due`).
+    ``schema`` places the tables (PostgreSQL), as the store does.
+    """
+    options: dict[str, Any] = {_WRITE_OPTION: True}
+    if schema is not None:
+        options["schema_translate_map"] = {None: schema}
+    if bind.dialect.name in _MYSQL_NAMES:
+        options["isolation_level"] = "READ COMMITTED"
+    with bind.connect().execution_options(**options) as connection:
+        yield connection
+
+
+def lease_rows(
+    connection: Connection, table: Table, ids: Sequence[int], values: Mapping[str, Any]
+) -> None:
+    """Write ``values`` (a lease token and its end) to the rows ``ids`` just claimed."""
+    if not ids:
+        return
+    if connection.dialect.name in _MYSQL_NAMES:
+        # One row per statement: on a small table InnoDB runs ``id IN (...)`` as
+        # a full scan, and under REPEATABLE READ keeps a lock on every row it
+        # looked at, so the other claimers' SKIP LOCKED would skip everything.
+        connection.execute(
+            update(table).where(table.c.id == bindparam("w_id")).values(dict(values)),
+            [{"w_id": row_id} for row_id in ids],
+        )
+    else:
+        connection.execute(update(table).where(table.c.id.in_(ids)).values(dict(values)))
 
 
 def claim_due(
@@ -254,20 +308,7 @@ def claim_due(
     locks the gaps of the index range it read, until the claim commits.
     """
     ids = [int(row[0]) for row in connection.execute(_due_query(t, connection, now, limit))]
-    if not ids:
-        return ids
-    d = t.deadlines
-    values = {"lease_token": token, "lease_until": now + lease}
-    if connection.dialect.name in _MYSQL_NAMES:
-        # One row per statement: on a small table InnoDB runs ``id IN (...)`` as
-        # a full scan, and under REPEATABLE READ keeps a lock on every row it
-        # looked at, so the other daemons' SKIP LOCKED would skip everything.
-        connection.execute(
-            update(d).where(d.c.id == bindparam("w_id")).values(values),
-            [{"w_id": deadline_id} for deadline_id in ids],
-        )
-    else:
-        connection.execute(update(d).where(d.c.id.in_(ids)).values(values))
+    lease_rows(connection, t.deadlines, ids, {"lease_token": token, "lease_until": now + lease})
     return ids
 
 
