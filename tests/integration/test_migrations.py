@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -25,6 +26,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    create_mock_engine,
     event,
     func,
     insert,
@@ -35,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import StatementError
+from sqlalchemy.schema import CreateIndex
 
 from tests.backends import Backend, make_engine
 from workflow.errors import SchemaOutOfDate
@@ -106,6 +109,31 @@ def _only_prefixed(prefix: str) -> Any:
     return include
 
 
+def _created_indexes(engine: Engine, metadata: MetaData) -> set[str]:
+    """The names of the declared indexes that ``create_all`` makes on this engine's database.
+
+    Some indexes are declared for some databases only (``ddl_if``); a mock
+    engine records the DDL without running it.
+    """
+    created: set[str] = set()
+
+    def record(statement: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(statement, CreateIndex):
+            created.add(str(statement.element.name))
+
+    metadata.create_all(create_mock_engine(engine.url, record), checkfirst=False)
+    return created
+
+
+def _only_created(created: set[str]) -> Any:
+    """Leave out the declared indexes this database does not get (see ``_created_indexes``)."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        return reflected or type_ != "index" or name in created
+
+    return include
+
+
 def _mysql_false_is_zero(
     context: Any,
     inspected_column: Any,
@@ -152,14 +180,16 @@ def _schema_snapshot(engine: Engine, tables: list[str]) -> dict[str, Any]:
     return snap
 
 
-def _declared_snapshot(prefix: str) -> dict[str, Any]:
+def _declared_snapshot(prefix: str, created: set[str]) -> dict[str, Any]:
     snap: dict[str, Any] = {}
     for name, table in build_tables(prefix).metadata.tables.items():
         snap[name] = {
             "columns": {c.name: c.nullable for c in table.columns},
             "pk": [c.name for c in table.primary_key.columns],
             "indexes": {
-                (i.name, tuple(c.name for c in i.columns), i.unique) for i in table.indexes
+                (i.name, tuple(c.name for c in i.columns), i.unique)
+                for i in table.indexes
+                if i.name in created
             },
             "uniques": {
                 (u.name, tuple(c.name for c in u.columns))
@@ -189,11 +219,13 @@ def test_upgrade_from_empty_gives_exactly_the_declared_schema(backend: Backend) 
     assert _ours(engine, prefix) == _expected_tables(prefix)
 
     declared = build_tables(prefix)
+    created = _created_indexes(engine, declared.metadata)
     with engine.connect() as conn:
         context = MigrationContext.configure(
             conn,
             opts={
                 "include_name": _only_prefixed(prefix),
+                "include_object": _only_created(created),
                 "compare_type": True,
                 "compare_server_default": _mysql_false_is_zero,
             },
@@ -206,7 +238,9 @@ def test_upgrade_from_empty_gives_exactly_the_declared_schema(backend: Backend) 
 
     # Alembic does not compare everything (index uniqueness, constraint names,
     # DATETIME precision on MySQL): check those from the reflection directly.
-    assert _schema_snapshot(engine, sorted(declared.metadata.tables)) == _declared_snapshot(prefix)
+    assert _schema_snapshot(engine, sorted(declared.metadata.tables)) == _declared_snapshot(
+        prefix, created
+    )
     if backend.is_mysql:
         insp = inspect(engine)
         for table in declared.metadata.tables.values():
@@ -216,6 +250,98 @@ def test_upgrade_from_empty_gives_exactly_the_declared_schema(backend: Backend) 
                     kind = reflected[column.name]
                     assert isinstance(kind, mysql.DATETIME), (table.name, column.name, kind)
                     assert kind.fsp == 6, (table.name, column.name, kind)
+
+
+def _reflected_indexes(engine: Engine, prefix: str) -> dict[str, set[tuple[Any, ...]]]:
+    """Every index of the tables named ``prefix`` + a declared name, as the database reports it.
+
+    Per table: (name without ``prefix``, columns, unique, predicate or None).
+    Predicates are in the database's own spelling (PostgreSQL rewrites them).
+    """
+    insp = inspect(engine)
+    where = f"{engine.dialect.name}_where"
+    found: dict[str, set[tuple[Any, ...]]] = {}
+    for table in build_tables("").metadata.tables:
+        found[table] = set()
+        for index in insp.get_indexes(f"{prefix}{table}"):
+            predicate = index.get("dialect_options", {}).get(where)
+            found[table].add(
+                (
+                    str(index["name"]).removeprefix(prefix),
+                    tuple(index["column_names"]),
+                    bool(index["unique"]),
+                    None if predicate is None else str(predicate).strip("()").lower(),
+                )
+            )
+    return found
+
+
+# The scan and list indexes on each database (revision 0003): (table, name, columns, predicate).
+SCAN_AND_LIST_INDEXES = {
+    "sqlite": {
+        ("deadlines", "deadlines_next_lease", ("next_at", "lease_until"), "next_at is not null"),
+        ("items", "items_by_state", ("workflow_id", "state"), None),
+    },
+    "postgresql": {
+        ("deadlines", "deadlines_next", ("next_at",), "next_at is not null"),
+        ("items", "items_by_state_id", ("workflow_id", "state", "id"), None),
+    },
+    "mariadb": {
+        ("deadlines", "deadlines_next", ("next_at",), None),
+        ("items", "items_by_state", ("workflow_id", "state"), None),
+    },
+}
+SCAN_AND_LIST_NAMES = {
+    "deadlines_next",
+    "deadlines_next_lease",
+    "items_by_state",
+    "items_by_state_id",
+}
+
+
+def _scan_and_list_indexes(engine: Engine, prefix: str) -> set[tuple[Any, ...]]:
+    reflected = _reflected_indexes(engine, prefix)
+    return {
+        (table, name, columns, predicate)
+        for table in ("deadlines", "items")
+        for name, columns, _, predicate in reflected[table]
+        if name in SCAN_AND_LIST_NAMES
+    }
+
+
+def test_migrated_indexes_are_the_declared_ones_with_their_predicates(backend: Backend) -> None:
+    # The snapshot above does not see a partial index's predicate (each database
+    # spells it its own way): here the declared tables are created next to the
+    # migrated ones, and both are reflected alike.
+    engine, prefix = backend.engine, backend.prefix
+    upgrade(engine, prefix=prefix)
+    fresh = f"{prefix}d_"  # starts with the prefix: dropped with the test's tables
+    build_tables(fresh).metadata.create_all(engine)
+
+    assert _reflected_indexes(engine, prefix) == _reflected_indexes(engine, fresh)
+    assert _scan_and_list_indexes(engine, prefix) == SCAN_AND_LIST_INDEXES[backend.name]
+
+
+def test_downgrade_to_0002_puts_the_old_indexes_back(backend: Backend) -> None:
+    engine, prefix = backend.engine, backend.prefix
+    upgrade(engine, prefix=prefix, revision="0002")
+    before = _reflected_indexes(engine, prefix)
+    assert _scan_and_list_indexes(engine, prefix) == {
+        (
+            "deadlines",
+            "deadlines_next",
+            ("next_at",),
+            None if backend.is_mysql else "next_at is not null",
+        ),
+        ("items", "items_by_state", ("workflow_id", "state"), None),
+    }
+    upgrade(engine, prefix=prefix, revision="0003")
+    # MariaDB keeps 0002's indexes (see the revision's docstring).
+    assert (_reflected_indexes(engine, prefix) == before) == backend.is_mysql
+    with engine.connect() as conn, conn.begin():
+        command.downgrade(alembic_config(conn, prefix=prefix), "0002")
+    assert current_revision(engine, prefix=prefix) == "0002"
+    assert _reflected_indexes(engine, prefix) == before
 
 
 def test_schema_ahead_of_this_release_says_so(backend: Backend) -> None:
