@@ -46,12 +46,16 @@ class DeliveryError(WorkflowError):
     ``retryable`` says whether the same message may succeed later (a timeout,
     a refused connection, an HTTP 5xx or 429) or never will (a rejected
     address, a 4xx, a robot that answers "invalid token"). Messages never
-    contain a secret: channels build them from redacted text.
+    contain a secret: channels build them from redacted text. ``retry_after``
+    is the peer's own hint, when it gave one; the dispatcher may wait at least
+    that long instead of its computed backoff.
     """
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.retry_after = retry_after
+        """Seconds the peer asked us to wait (an HTTP ``Retry-After``), if it said."""
 
 
 @runtime_checkable
