@@ -262,6 +262,8 @@ def _reflected_indexes(engine: Engine, prefix: str) -> dict[str, set[tuple[Any, 
     where = f"{engine.dialect.name}_where"
     found: dict[str, set[tuple[Any, ...]]] = {}
     for table in build_tables("").metadata.tables:
+        if not insp.has_table(f"{prefix}{table}"):
+            continue  # a table of a later revision than the one being looked at
         found[table] = set()
         for index in insp.get_indexes(f"{prefix}{table}"):
             predicate = index.get("dialect_options", {}).get(where)

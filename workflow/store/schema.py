@@ -47,7 +47,7 @@ from sqlalchemy.schema import SchemaItem
 from sqlalchemy.sql.ddl import BaseDDLElement
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["DEFAULT_PREFIX", "Tables", "UTCDateTime", "build_tables"]
+__all__ = ["DEFAULT_PREFIX", "OUTBOX_OPEN", "Tables", "UTCDateTime", "build_tables"]
 
 DEFAULT_PREFIX = "wf_"
 
@@ -90,6 +90,11 @@ def _only_on(index: Index, *dialects: str) -> Index:
     per database.
     """
     return index.ddl_if(callable_=_dialect_in, state=dialects)
+
+
+OUTBOX_OPEN = "status IN ('intent', 'pending', 'digest')"
+"""The outbox rows the dispatcher still works on; the claim index holds only these
+(a claim query repeats this text, so that SQLite sees it may use the index)."""
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -138,6 +143,7 @@ class Tables:
     deadlines: Table
     escalations: Table
     outbox: Table
+    outbox_attempts: Table
     review_entries: Table
     daemons: Table
     prefix: str
@@ -337,8 +343,59 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: MetaData | None = None)
         Column("lease_until", UTCDateTime, nullable=True),
         Column("created_at", UTCDateTime, nullable=False),
         Column("sent_at", UTCDateTime, nullable=True),
+        # ``intent`` (written by the core, per cause and role), ``message`` (one
+        # person on one channel, expanded from an intent) or ``digest`` (one
+        # message carrying several held ones). The core writes intents only.
+        Column("kind", String(16), nullable=False, server_default=text("'intent'")),
+        # A message's intent; a held message's digest, once it went into one.
+        Column(
+            "parent_id", Id, ForeignKey(f"{p}outbox.id", name=f"{p}outbox_parent_fk"), nullable=True
+        ),
+        Column(
+            "digest_id", Id, ForeignKey(f"{p}outbox.id", name=f"{p}outbox_digest_fk"), nullable=True
+        ),
+        # Messages only: who, where, in which language, and the rendered text
+        # (rendered once at expansion, so every retry sends the same words).
+        Column("person", String(128), nullable=True),
+        Column("address", String(512), nullable=True),
+        Column("locale", String(16), nullable=True),
+        Column("subject", Text, nullable=True),
+        Column("body", LongText, nullable=True),
+        Column("urgent", Boolean, nullable=False, server_default=false()),
         UniqueConstraint("idempotency_key", name=f"{p}outbox_idempotency"),
-        Index(f"{p}outbox_due", "status", "next_attempt_at"),
+        # The dispatcher's claims ask for one status at a time, due first; the
+        # index holds only the rows still to be worked on (where the database
+        # has partial indexes), so sent and dead rows never slow the claims.
+        Index(
+            f"{p}outbox_due",
+            "status",
+            "next_attempt_at",
+            postgresql_where=text(OUTBOX_OPEN),
+            sqlite_where=text(OUTBOX_OPEN),
+        ),
+        Index(f"{p}outbox_by_item", "item_id"),
+        Index(f"{p}outbox_by_digest", "digest_id"),
+        **MYSQL_OPTIONS,
+    )
+
+    outbox_attempts = Table(
+        f"{p}outbox_attempts",
+        md,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column(
+            "outbox_id",
+            Id,
+            ForeignKey(f"{p}outbox.id", name=f"{p}outbox_attempts_outbox_fk"),
+            nullable=False,
+        ),
+        Column("attempt", Integer, nullable=False),
+        Column("at", UTCDateTime, nullable=False),
+        # ``sent``, ``failed`` (to be retried) or ``dead`` (given up).
+        Column("outcome", String(16), nullable=False),
+        # The channel's error, redacted: never a secret.
+        Column("error", Text, nullable=True),
+        Column("duration_ms", Integer, nullable=False),
+        UniqueConstraint("outbox_id", "attempt", name=f"{p}outbox_attempts_once"),
         **MYSQL_OPTIONS,
     )
 
@@ -391,6 +448,7 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: MetaData | None = None)
         deadlines=deadlines,
         escalations=escalations,
         outbox=outbox,
+        outbox_attempts=outbox_attempts,
         review_entries=review_entries,
         daemons=daemons,
         prefix=prefix,

@@ -69,6 +69,7 @@ __all__ = [
     "heartbeat",
     "holds_lease",
     "insert_deadlines",
+    "insert_ignore",
     "lease_rows",
     "live_daemons",
     "load_agenda",
@@ -478,8 +479,15 @@ class AgendaEntry(TypedDict):
 
 def _insert_ignore(connection: Connection, t: Tables) -> Insert:
     """Return an INSERT into review_entries that skips entries already there (same key)."""
+    return insert_ignore(connection, t.review_entries)
+
+
+def insert_ignore(connection: Connection, table: Table) -> Insert:
+    """Return an INSERT into ``table`` that skips rows whose unique key is already there.
+
+    Its result's ``rowcount`` says how many rows were added (also on PostgreSQL).
+    """
     name = connection.dialect.name
-    table = t.review_entries
     statement: Insert
     if name == "postgresql":
         statement = postgresql.insert(table).on_conflict_do_nothing()
