@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import trustme
 
 from notifiers import (
     ConsoleChannel,
@@ -23,6 +24,7 @@ from notifiers import (
     load_notifier_config,
     parse_notifier_config,
 )
+from tests.conftest import REPO
 from workflow.errors import WorkflowError
 
 SECRETS = {
@@ -394,3 +396,17 @@ def test_backoff_grows_caps_and_jitters() -> None:
     assert len(spread) > 1
     with pytest.raises(ValueError, match="'max_backoff' must be at least"):
         DeliveryPolicy(initial_backoff=60, max_backoff=30)
+
+
+def test_the_documented_example_is_valid(tmp_path: Path) -> None:
+    text = (REPO / "docs" / "notifications.md").read_text(encoding="utf-8")
+    section = text.split("## Channels", 1)[1].split("\n## ", 1)[0]
+    example = section.split("A full example:\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "office-ca.pem").write_bytes(_ca_pem())
+    config = load_notifier_config(_write(tmp_path, example), environ=SECRETS)
+    assert sorted(config.channels) == ["console", "ding", "email", "hooks", "lark", "office_robot"]
+    assert config.channels["email"].model_dump()["ca_file"] == str(tmp_path / "office-ca.pem")
+
+
+def _ca_pem() -> bytes:
+    return trustme.CA().cert_pem.bytes()
