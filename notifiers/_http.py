@@ -146,8 +146,12 @@ class JsonPoster:
             raise self._fail(f"cannot connect ({error})", retryable=True) from None
         except httpx.HTTPError as error:
             raise self._fail(f"{type(error).__name__} ({error})", retryable=True) from None
-        except (OSError, ValueError) as error:
+        except OSError as error:
             raise self._fail(f"{type(error).__name__} ({error})", retryable=True) from None
+        except ValueError as error:
+            # httpx refuses what it cannot put on the wire (a header it cannot encode):
+            # the same message would be refused again.
+            raise self._fail(f"cannot send ({error})", retryable=False) from None
 
     def status_error(self, reply: Reply, detail: str = "") -> DeliveryError | None:
         """Return the error an HTTP status means, or None for a 2xx."""

@@ -17,7 +17,9 @@ import email
 import email.policy
 import hashlib
 import hmac
+import io
 import json
+import logging
 import socket
 import ssl
 import threading
@@ -36,6 +38,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from notifiers import (
+    ConsoleChannel,
     DeliveryError,
     DingTalkChannel,
     FeishuChannel,
@@ -757,3 +760,36 @@ def test_smtp_refuses_a_malformed_address_before_connecting() -> None:
         error = _fail(channel, replace(MESSAGE, address=address))
         assert not error.retryable
         assert "not an e-mail address" in str(error)
+
+
+# -- console -----------------------------------------------------------------------------------
+
+
+def test_console_prints_a_readable_block() -> None:
+    stream = io.StringIO()
+    ConsoleChannel("console", stream=stream).send(replace(MESSAGE, address="comm.sun"))
+    assert stream.getvalue().splitlines() == [
+        "── notification via console [URGENT] ──",
+        "To: 孙专员 <comm.sun>",
+        f"Subject: {MESSAGE.subject}",
+        "",
+        "企业「像素科技」反映的用地问题已交办给您。",
+        "请及时处理。",
+        "",
+        "查看: https://office.example.gov.cn/items/42",
+        f"(key {MESSAGE.key})",
+        "",
+    ]
+
+
+def test_console_can_write_to_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="notifiers.console"):
+        ConsoleChannel("console", stream="log").send(MESSAGE)
+    assert MESSAGE.subject in caplog.text
+
+
+def test_console_on_a_closed_stream_is_not_retryable() -> None:
+    stream = io.StringIO()
+    stream.close()
+    error = _fail(ConsoleChannel("console", stream=stream))
+    assert not error.retryable
