@@ -16,8 +16,14 @@ cases apart::
     │   ├── InvalidInput         bad start data, event input or reason (names the field)
     │   └── ConcurrentUpdate     someone changed the item first (retry on fresh data)
     ├── MigrationRefused         running items cannot move to the new version as asked
-    └── StoreError               the database cannot be used as it is
-        └── SchemaOutOfDate      migrations are missing: run `workflow db upgrade`
+    ├── StoreError               the database cannot be used as it is
+    │   └── SchemaOutOfDate      migrations are missing: run `workflow db upgrade`
+    └── TemplateError            a notification template cannot be rendered (file:line)
+        ├── TemplateNotFound     no template of that name (names the known ones)
+        ├── TemplateSyntaxProblem  the template file does not parse
+        ├── TemplateUndefined    the template reads a variable the context lacks
+        ├── TemplateLimitExceeded  output size, render time or an operation cap
+        └── TemplateSecurityError  the template reached for something the sandbox forbids
 
 Each class carries the data a user needs to act on it (file positions, ids),
 not only a message, so that CLIs and hosts can render it their own way.
@@ -43,6 +49,12 @@ __all__ = [
     "Refused",
     "SchemaOutOfDate",
     "StoreError",
+    "TemplateError",
+    "TemplateLimitExceeded",
+    "TemplateNotFound",
+    "TemplateSecurityError",
+    "TemplateSyntaxProblem",
+    "TemplateUndefined",
     "UnknownEvent",
     "WorkflowError",
 ]
@@ -273,6 +285,87 @@ class SchemaOutOfDate(StoreError):
         super().__init__(
             f"the workflow tables are {have}, this engine needs {needed}: run `{hint}`"
         )
+
+
+class TemplateError(WorkflowError):
+    """A notification template failed; ``template``, ``file`` and ``line`` say where.
+
+    The position is filled in as soon as it is known (an error raised deep in
+    a render learns its line from the template's frame), so ``str()`` always
+    shows the most precise place found.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        template: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.message = message
+        self.template = template
+        self.file = file
+        self.line = line
+        super().__init__(message)
+
+    def locate(self, *, template: str, file: str, line: int | None) -> None:
+        """Record where the error happened, unless a more precise place is known."""
+        self.template = self.template or template
+        if self.file is None:
+            self.file = file
+            self.line = line
+        elif self.line is None:
+            self.line = line
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = f"{self.file}:{self.line}: " if self.line is not None else f"{self.file}: "
+        name = f"template {self.template!r}: " if self.template else ""
+        return f"{where}{name}{self.message}"
+
+
+class TemplateNotFound(TemplateError):
+    """No template has this name (``known`` lists the names there are)."""
+
+    def __init__(self, name: str, known: Iterable[str] = ()) -> None:
+        self.name = name
+        self.known = tuple(sorted(known))
+        hint = _did_you_mean(name, self.known) or (
+            f"; known: {', '.join(self.known)}" if self.known else ""
+        )
+        super().__init__(
+            f"no notification template {name!r} (add _templates/{name}.zh.j2 beside the "
+            f"definitions){hint}"
+        )
+
+
+class TemplateSyntaxProblem(TemplateError):
+    """A template file does not parse, or breaks a rule of the template language."""
+
+
+class TemplateUndefined(TemplateError):
+    """The template reads ``variable``, which the notification's context does not have."""
+
+    def __init__(self, variable: str, detail: str) -> None:
+        self.variable = variable
+        super().__init__(
+            f"{detail} (use `is defined` or `| default(...)` for what a notification may lack)"
+        )
+
+
+class TemplateLimitExceeded(TemplateError):
+    """A render went over a cap; ``cap`` names it (e.g. ``render time``), ``limit`` is its value."""
+
+    def __init__(self, cap: str, limit: float, message: str) -> None:
+        self.cap = cap
+        self.limit = limit
+        super().__init__(f"{cap} limit exceeded: {message}")
+
+
+class TemplateSecurityError(TemplateError):
+    """The template reached for Python internals or an operation templates may not use."""
 
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:

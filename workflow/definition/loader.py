@@ -4,7 +4,10 @@
 includes) and returns a :class:`~workflow.definition.compiled.Definition` or
 raises :class:`~workflow.errors.DefinitionError` listing *every* problem
 found, each at its file, line and column. :func:`load_catalog` does the same
-for many files and folders at once and never stops at the first bad file.
+for many files and folders at once and never stops at the first bad file;
+it also reads the notification templates beside the definitions
+(``_templates``, over the shipped ones) and reports their problems, and
+those of the definitions' ``notify:`` entries, in the same list.
 
 Files and folders whose names start with ``_`` are partials: they are read
 only when a definition includes them.
@@ -27,6 +30,7 @@ from workflow.definition.model import FRAGMENT_KEYS, WorkflowSpec
 from workflow.definition.pydantic_errors import problems_from_validation_error, suggest
 from workflow.definition.yamlsource import Located, Path, SourceMap, YamlDocument, read_yaml
 from workflow.errors import DefinitionError, DefinitionNotFound, Problem
+from workflow.notify.templates import SHIPPED_TEMPLATES, TemplateSet
 
 __all__ = [
     "Catalog",
@@ -36,6 +40,7 @@ __all__ = [
     "find_definition_files",
     "load_catalog",
     "load_definition",
+    "template_set_for",
 ]
 
 _MAX_INCLUDES = 32
@@ -357,6 +362,11 @@ def load_definition(path: str, text: str | None = None) -> Definition:
     ``text`` may be given instead of reading ``path`` (for editors and tests).
     Raises :class:`~workflow.errors.DefinitionError` with every problem found.
     """
+    return _load(path, text)[0]
+
+
+def _load(path: str, text: str | None) -> tuple[Definition, SourceMap]:
+    """Load a definition and keep the positions of its data (for later checks)."""
     main = read_yaml(path, text)
     problems: list[Problem] = []
     if not isinstance(main.data, dict):
@@ -395,7 +405,7 @@ def load_definition(path: str, text: str | None = None) -> Definition:
     problems.extend(_finding_problem(f, main.data, main.positions, texts) for f in result.findings)
     if problems:
         raise DefinitionError(problems)
-    return Definition(
+    definition = Definition(
         spec=spec,
         hash=definition_hash(spec),
         sources=tuple(sources),
@@ -403,6 +413,7 @@ def load_definition(path: str, text: str | None = None) -> Definition:
         parents=dict(result.parents),
         expressions=dict(result.expressions),
     )
+    return definition, main.positions
 
 
 def find_definition_files(paths: Iterable[str]) -> tuple[list[str], list[Problem]]:
@@ -428,13 +439,23 @@ def find_definition_files(paths: Iterable[str]) -> tuple[list[str], list[Problem
 
 
 class Catalog:
-    """The definitions known to an engine, by workflow id and version."""
+    """The definitions known to an engine, by workflow id and version, and their templates."""
 
-    def __init__(self, definitions: Iterable[Definition] = ()) -> None:
+    def __init__(
+        self, definitions: Iterable[Definition] = (), templates: TemplateSet | None = None
+    ) -> None:
         self._by_id: dict[str, dict[int, Definition]] = {}
         self._by_hash: dict[str, Definition] = {}
+        self._templates = templates
         for definition in definitions:
             self.add(definition)
+
+    @property
+    def templates(self) -> TemplateSet:
+        """The notification templates (the shipped ones unless the catalog was given others)."""
+        if self._templates is None:
+            self._templates = TemplateSet.shipped()
+        return self._templates
 
     def add(self, definition: Definition) -> None:
         """Add a definition; the same id and version with other content is refused."""
@@ -487,13 +508,59 @@ class Catalog:
 
 
 def load_catalog(paths: Iterable[str]) -> tuple[Catalog, list[Problem]]:
-    """Load every definition under ``paths``; return those that loaded and all problems."""
+    """Load every definition under ``paths``; return those that loaded and all problems.
+
+    The catalog's templates are the shipped ones overlaid with each path's
+    ``_templates`` folder (a file's folder for a file); their problems, and
+    ``notify:`` entries naming a missing template or reading a field the
+    workflow lacks, are among the problems returned.
+    """
+    paths = list(paths)
     files, problems = find_definition_files(paths)
-    catalog = Catalog()
+    templates = template_set_for(paths)
+    catalog = Catalog(templates=templates)
+    positions: dict[str, SourceMap] = {}
     for file in files:
         try:
-            definition = load_definition(file)
+            definition, where = _load(file, None)
             catalog.add(definition)
+            positions[definition.hash] = where
         except DefinitionError as error:
             problems.extend(error.problems)
+
+    def locate(definition: Definition, path: Path) -> tuple[str, int, int]:
+        found = positions.get(definition.hash)
+        if found is None:
+            return definition.file, 1, 1
+        located = found.nearest(path)
+        return located.file, located.line, located.column
+
+    problems.extend(templates.check(catalog, locate=locate))
     return catalog, sorted(set(problems))
+
+
+def template_set_for(paths: Iterable[str]) -> TemplateSet:
+    """Return the templates for definitions under ``paths``.
+
+    The shipped ones come first, then each path's ``_templates`` folder (for
+    a file, its folder's); a later folder replaces the names it defines.
+    """
+    shipped = SHIPPED_TEMPLATES.resolve()
+    folders: list[str] = []
+    seen: set[FsPath] = set()
+    shipped_shown: str | None = None
+    for path in paths:
+        base = FsPath(path)
+        folder = (base if base.is_dir() else base.parent) / "_templates"
+        resolved = folder.resolve()
+        if not folder.is_dir() or resolved in seen:
+            continue
+        seen.add(resolved)
+        if resolved == shipped:
+            # Shown as the user named it, but still the lowest layer.
+            shipped_shown = str(folder)
+            continue
+        folders.append(str(folder))
+    if shipped_shown is not None:
+        return TemplateSet.from_folders([shipped_shown, *folders], shipped=False)
+    return TemplateSet.from_folders(folders)
