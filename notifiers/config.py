@@ -38,9 +38,8 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import os
-import re
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from email.utils import parseaddr
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -58,6 +57,7 @@ from pydantic import (
     model_validator,
 )
 
+from notifiers._loading import problems_from, substitute
 from notifiers.base import Channel
 from notifiers.console import ConsoleChannel
 from notifiers.dingtalk import DingTalkChannel
@@ -91,7 +91,6 @@ __all__ = [
 CONFIG_ENV = "WORKFLOW_NOTIFIERS"
 """Environment variable naming the configuration file when no path is given."""
 
-_ENV_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
 ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 Recipients = Literal["all", "addressed"]
 
@@ -451,7 +450,7 @@ def _build(file: str, data: Any, positions: SourceMap, env: Mapping[str, str]) -
         raise NotifierConfigError([Problem(file, 1, 1, "the configuration must be a mapping")])
     problems: list[Problem] = []
     used: list[str] = []
-    data = _substitute(data, (), positions, env, used, problems)
+    data = substitute(data, (), positions, env, used, problems)
     _resolve_ca_files(data, file)
     # Values taken from the environment are masked in errors whatever field they went to.
     scrub = Redactor(used)
@@ -460,62 +459,11 @@ def _build(file: str, data: Any, positions: SourceMap, env: Mapping[str, str]) -
     try:
         config = NotifierConfig.model_validate(data)
     except ValidationError as error:
-        raise NotifierConfigError(_problems(error, data, positions, scrub)) from None
+        raise NotifierConfigError(
+            problems_from(error, data, positions, scrub, _keys_of, list(_CHANNEL_TYPES))
+        ) from None
     config._source = file
     return config
-
-
-def _substitute(
-    value: Any,
-    path: Path,
-    positions: SourceMap,
-    env: Mapping[str, str],
-    used: list[str],
-    problems: list[Problem],
-) -> Any:
-    """Replace ``${NAME}`` in every string value; record missing names as problems."""
-    if isinstance(value, dict):
-        return {
-            k: _substitute(v, (*path, k), positions, env, used, problems) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [
-            _substitute(v, (*path, i), positions, env, used, problems) for i, v in enumerate(value)
-        ]
-    if not isinstance(value, str) or "$" not in value:
-        return value
-
-    def replace(found: re.Match[str]) -> str:
-        if found[0] == "$$":
-            return "$"
-        where = positions.nearest(path)
-        dotted = ".".join(str(part) for part in path)
-        if found[1] is None:
-            problems.append(
-                Problem(
-                    where.file,
-                    where.line,
-                    where.column,
-                    f"{dotted}: '${{' must be followed by a variable name and '}}' "
-                    "(write '$$' for a literal '$')",
-                )
-            )
-            return ""
-        name = found[1]
-        if name not in env:
-            problems.append(
-                Problem(
-                    where.file,
-                    where.line,
-                    where.column,
-                    f"{dotted}: the environment variable {name} is not set",
-                )
-            )
-            return ""
-        used.append(env[name])
-        return env[name]
-
-    return _ENV_REFERENCE.sub(replace, value)
 
 
 def _resolve_ca_files(data: dict[str, Any], file: str) -> None:
@@ -528,23 +476,6 @@ def _resolve_ca_files(data: dict[str, Any], file: str) -> None:
         ca_file = spec.get("ca_file") if isinstance(spec, dict) else None
         if isinstance(ca_file, str) and not os.path.isabs(ca_file):
             spec["ca_file"] = os.path.join(folder, ca_file)
-
-
-def _walk(data: Any, loc: Sequence[int | str]) -> tuple[Path, Any, bool]:
-    """Follow pydantic's ``loc`` through the data, skipping its own markers (union tags)."""
-    path: list[str | int] = []
-    node = data
-    is_key = False
-    for part in loc:
-        if part == "[key]":
-            is_key = True
-            continue
-        in_mapping = isinstance(node, dict) and isinstance(part, str) and part in node
-        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        if in_mapping or in_list:
-            path.append(part)
-            node = node[part]
-    return tuple(path), node, is_key
 
 
 def _model_for(path: Path, data: Any) -> type[BaseModel] | None:
@@ -566,48 +497,7 @@ def _model_for(path: Path, data: Any) -> type[BaseModel] | None:
     return None
 
 
-def _message(item: Any, path: Path, node: Any, is_key: bool, data: Any) -> str:
-    kind = item["type"]
-    if kind == "missing":
-        return f"missing required key {item['loc'][-1]!r}"
-    if kind == "extra_forbidden":
-        model = _model_for(path[:-1], data)
-        allowed = [k for k in model.model_fields if k != "type"] if model else []
-        hint = f"; expected one of: {', '.join(allowed)}" if allowed else ""
-        return f"unknown key {path[-1]!r}{hint}"
-    if kind == "union_tag_invalid":
-        tag = node.get("type") if isinstance(node, dict) else None
-        return f"unknown channel type {tag!r}; expected one of: {', '.join(_CHANNEL_TYPES)}"
-    if kind == "union_tag_not_found":
-        return f"missing required key 'type' (one of: {', '.join(_CHANNEL_TYPES)})"
-    if kind == "string_pattern_mismatch" and is_key:
-        return (
-            f"{path[-1]!r} is not a valid channel name: use lower-case letters, digits and '_', "
-            "starting with a letter"
-        )
-    if kind == "string_pattern_mismatch" and path == ("default_locale",):
-        return "expected a locale such as 'zh' or 'en-US'"
-    return str(item["msg"]).removeprefix("Value error, ")
-
-
-def _problems(
-    error: ValidationError, data: Any, positions: SourceMap, scrub: Redactor
-) -> list[Problem]:
-    """Turn pydantic's errors into positioned problems that hold no secret."""
-    problems: list[Problem] = []
-    for item in error.errors(include_url=False, include_input=False):
-        path, node, is_key = _walk(data, item["loc"])
-        if item["type"] == "union_tag_invalid" and isinstance(node, dict) and "type" in node:
-            path = (*path, "type")
-        located = positions.nearest(path)
-        at_key = item["type"] in ("missing", "extra_forbidden", "union_tag_not_found") or is_key
-        line, column = (
-            (located.key_line, located.key_column) if at_key else (located.line, located.column)
-        )
-        message = _message(item, path, node, is_key, data)
-        if item["type"] == "union_tag_invalid":
-            path = path[:-1]
-        dotted = ".".join(str(part) for part in path)
-        text = f"{dotted}: {message}" if dotted else message
-        problems.append(Problem(located.file, line, column, scrub(text)))
-    return problems
+def _keys_of(path: Path, data: Any) -> list[str]:
+    """Return the keys allowed in the mapping at ``path`` (for an "unknown key" hint)."""
+    model = _model_for(path, data)
+    return [key for key in model.model_fields if key != "type"] if model else []
