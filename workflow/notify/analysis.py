@@ -31,7 +31,8 @@ from jinja2.meta import find_undeclared_variables
 
 from workflow.definition.pydantic_errors import suggest
 from workflow.errors import Problem, TemplateError, TemplateSecurityError, TemplateSyntaxProblem
-from workflow.notify.sandbox import BLOCKS, REMOVED_FILTERS
+from workflow.notify.filters import REMOVED_FILTERS
+from workflow.notify.sandbox import BLOCKS
 
 __all__ = [
     "DIGEST_VARIABLES",
@@ -342,8 +343,10 @@ def _fields(
             continue
         outer = parents.get(id(parent))
         field = _reads(outer, parent)
-        if field is None or outer is None:
-            dynamic = True
+        call = parents.get(id(outer))
+        called = isinstance(call, nodes.Call) and call.node is outer
+        if field is None or outer is None or called:
+            dynamic = True  # item.data[name], item.data.items(): any field
             continue
         reads.append((field, outer))
     optional = set()

@@ -14,27 +14,24 @@ given later replaces a name entirely (all its locales).
 fields each reads (:meth:`TemplateSet.fields_used`, so a notification's
 payload carries no more), and renders them
 (:meth:`TemplateSet.render`) in the capped sandbox of
-:mod:`workflow.notify.sandbox`. :func:`context_for` turns a stored payload
-into what a message template sees, for one recipient and locale.
+:mod:`workflow.notify.sandbox`. :func:`context_for` (from
+:mod:`workflow.notify.context`) turns a stored payload into what a message
+template sees, for one recipient and locale.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import BaseLoader
 from jinja2 import TemplateNotFound as JinjaTemplateNotFound
 from jinja2.environment import Environment, Template
-from jinja2.exceptions import SecurityError, UndefinedError
 
 from workflow.definition.compiled import Definition
 from workflow.definition.model import NotifySpec, StateSpec
@@ -43,14 +40,12 @@ from workflow.definition.yamlsource import Path
 from workflow.errors import (
     Problem,
     TemplateError,
-    TemplateLimitExceeded,
     TemplateNotFound,
-    TemplateSecurityError,
-    TemplateUndefined,
 )
 from workflow.notify.analysis import DIGEST_VARIABLES, MESSAGE_VARIABLES, Analysis, analyse
-from workflow.notify.sandbox import DEFAULT_LIMITS, Limits, SandboxEnvironment, harden
-from workflow.notify.sandbox import render_blocks as _render_blocks
+from workflow.notify.context import context_for, digest_context
+from workflow.notify.limits import DEFAULT_LIMITS, Limits
+from workflow.notify.sandbox import SandboxEnvironment, compile_template, render_blocks
 
 __all__ = [
     "DEFAULT_TEMPLATES",
@@ -149,11 +144,7 @@ class _SetLoader(BaseLoader):
     ) -> Template:
         """Compile a file after :func:`~workflow.notify.sandbox.harden` has guarded it."""
         source, path, _ = self.get_source(environment, name)
-        tree = harden(environment.parse(source, name, path), environment)
-        code = environment.compile(tree, name, path)
-        return environment.template_class.from_code(
-            environment, code, environment.make_globals(dict(globals or {})), None
-        )
+        return compile_template(environment, source, name, path or name, globals or {})
 
 
 class TemplateSet:
@@ -369,9 +360,10 @@ class TemplateSet:
         template: Template | None = None
         try:
             template = self._environment.get_template(file.key)
-            blocks = _render_blocks(template, context, self.limits)
-        except Exception as error:
-            raise _template_error(error, file, template) from None
+            blocks = render_blocks(template, context, self.limits)
+        except TemplateError as error:
+            error.locate(template=name, file=file.path, line=_line_of(error, file, template))
+            raise
         subject = " ".join(blocks["subject"].split())
         body = "\n".join(line.rstrip() for line in blocks["body"].strip("\n").splitlines())
         return Rendered(subject=subject, body=body, locale=used)
@@ -433,43 +425,17 @@ def _read_folder(folder: str, problems: list[Problem]) -> Iterator[TemplateFile]
         yield TemplateFile(match["name"], match["locale"] or NEUTRAL, shown, text)
 
 
-def _template_error(
-    error: Exception, file: TemplateFile, template: Template | None
-) -> TemplateError:
-    """Turn whatever a render raised into a TemplateError at the template's line."""
-    line = _line_of(error, file, template)
-    found: TemplateError
-    if isinstance(error, TemplateError):
-        found = error
-    elif isinstance(error, UndefinedError):
-        message = str(error.message or error)
-        named = re.search(r"'([^']+)' is undefined|has no attribute '([^']+)'", message)
-        variable = next((g for g in named.groups() if g), message) if named else message
-        found = TemplateUndefined(variable, message)
-    elif isinstance(error, SecurityError):
-        found = TemplateSecurityError(str(error))
-    elif isinstance(error, RecursionError):
-        found = TemplateLimitExceeded(
-            "recursion depth",
-            sys.getrecursionlimit(),
-            "macros or recursive loops nest too deeply",
-        )
-    elif isinstance(error, MemoryError):
-        found = TemplateLimitExceeded("memory", 0, "the render ran out of memory")
-    else:
-        found = TemplateError(f"{type(error).__name__}: {error}")
-    found.locate(template=file.name, file=file.path, line=line)
-    return found
-
-
 def _line_of(error: BaseException, file: TemplateFile, template: Template | None) -> int | None:
     """Return the template line of the innermost template frame in the error's traceback."""
     line = None
-    trace = error.__traceback__
-    while trace is not None:
-        if template is not None and trace.tb_frame.f_code.co_filename == file.path:
-            line = template.get_corresponding_lineno(trace.tb_lineno)
-        trace = trace.tb_next
+    for raised in (error, error.__cause__):
+        trace = raised.__traceback__ if raised is not None else None
+        while trace is not None:
+            if template is not None and trace.tb_frame.f_code.co_filename == file.path:
+                line = template.get_corresponding_lineno(trace.tb_lineno)
+            trace = trace.tb_next
+        if line is not None:
+            break
     return line
 
 
@@ -505,168 +471,3 @@ def _uses(path: Path, notify: Sequence[NotifySpec], kind: str) -> Iterator[Notif
             yield NotificationUse((*path, index), kind, DEFAULT_TEMPLATES[kind])
         else:
             yield NotificationUse((*path, index, "template"), kind, entry.template)
-
-
-# -- contexts -------------------------------------------------------------------------------
-
-
-def context_for(
-    payload: Mapping[str, Any],
-    *,
-    locale: str,
-    recipient: object,
-    link_base: str | None,
-    timezone: dt.tzinfo | str,
-    now: dt.datetime,
-    fallback_locale: str = "zh",
-) -> dict[str, Any]:
-    """Build what a message template sees from an intent's stored payload.
-
-    Texts given in several languages (``{"zh": ..., "en": ...}``) become the
-    one for ``locale`` (its language, then ``fallback_locale``, then any);
-    ISO timestamps become aware datetimes in ``timezone`` (the calendar's
-    zone). ``recipient`` is a mapping with ``id``, ``name`` and ``role``, or
-    an object with those attributes (or ``person`` and ``contact.name``).
-    ``item.link`` is ``link_base`` followed by the item id, or None.
-    """
-    zone = ZoneInfo(timezone) if isinstance(timezone, str) else timezone
-
-    def text(value: Any) -> Any:
-        return _local_text(value, locale, fallback_locale)
-
-    def moment(value: Any) -> Any:
-        return _moment(value, zone)
-
-    workflow = payload.get("workflow") or {}
-    item = payload.get("item") or {}
-    event = payload.get("event")
-    level = payload.get("level")
-    deadline = payload.get("deadline")
-    review = payload.get("review")
-    item_id = item.get("id")
-    return {
-        "kind": payload.get("kind"),
-        "workflow": {
-            "id": workflow.get("id"),
-            "version": workflow.get("version"),
-            "title": text(workflow.get("title")),
-        },
-        "item": {
-            "id": item_id,
-            "state": item.get("state"),
-            "state_label": text(item.get("state_label")),
-            "created_at": moment(item.get("created_at")),
-            "data": dict(item.get("data") or {}),
-            "link": f"{link_base}{item_id}" if link_base and item_id is not None else None,
-        },
-        "event": None
-        if event is None
-        else {
-            "name": event.get("name"),
-            "label": text(event.get("label")),
-            "actor": event.get("actor"),
-            "role": event.get("role"),
-            "reason": event.get("reason"),
-            "at": moment(event.get("at")),
-        },
-        "level": None
-        if level is None
-        else {"name": level.get("name"), "label": text(level.get("label"))},
-        "deadline": None
-        if deadline is None
-        else {
-            "due_at": moment(deadline.get("due_at")),
-            "state": deadline.get("state"),
-            "provisional": bool(deadline.get("provisional")),
-        },
-        "review": None
-        if review is None
-        else {
-            "name": review.get("name"),
-            "label": text(review.get("label")),
-            "period": review.get("period"),
-        },
-        "recipient": _recipient(recipient),
-        "urgent": bool(payload.get("urgent")),
-        "locale": locale,
-        "now": _aware(now).astimezone(zone),
-    }
-
-
-def digest_context(
-    messages: Iterable[Mapping[str, Any]],
-    *,
-    locale: str,
-    recipient: object,
-    channel: str,
-    timezone: dt.tzinfo | str,
-    now: dt.datetime,
-) -> dict[str, Any]:
-    """Build what the ``digest`` template sees: the messages (already rendered) and who gets them.
-
-    Each message is a mapping with ``subject``, ``body``, ``link``, ``urgent``
-    and ``item_id``.
-    """
-    zone = ZoneInfo(timezone) if isinstance(timezone, str) else timezone
-    listed = [
-        {
-            "subject": m.get("subject", ""),
-            "body": m.get("body", ""),
-            "link": m.get("link"),
-            "urgent": bool(m.get("urgent")),
-            "item_id": m.get("item_id"),
-        }
-        for m in messages
-    ]
-    return {
-        "recipient": _recipient(recipient),
-        "locale": locale,
-        "channel": channel,
-        "messages": listed,
-        "count": len(listed),
-        "now": _aware(now).astimezone(zone),
-    }
-
-
-def _local_text(value: Any, locale: str, fallback: str) -> Any:
-    if not isinstance(value, Mapping):
-        return value
-    for key in (
-        locale,
-        locale.split("-", maxsplit=1)[0],
-        fallback,
-        fallback.split("-", maxsplit=1)[0],
-    ):
-        if value.get(key):
-            return value[key]
-    return next((value[k] for k in sorted(value) if value[k]), "")
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    # Stored timestamps without a zone are UTC (the store writes UTC).
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-
-
-def _moment(value: Any, zone: dt.tzinfo) -> Any:
-    if isinstance(value, str):
-        try:
-            return _aware(dt.datetime.fromisoformat(value)).astimezone(zone)
-        except ValueError:
-            return value
-    if isinstance(value, dt.datetime):
-        return _aware(value).astimezone(zone)
-    return value
-
-
-def _recipient(recipient: object) -> dict[str, Any]:
-    if isinstance(recipient, Mapping):
-        person = recipient.get("id") or recipient.get("person")
-        return {
-            "id": person,
-            "name": recipient.get("name") or person,
-            "role": recipient.get("role"),
-        }
-    person = getattr(recipient, "id", None) or getattr(recipient, "person", None)
-    contact = getattr(recipient, "contact", None)
-    name = getattr(recipient, "name", None) or getattr(contact, "name", None) or person
-    return {"id": person, "name": name, "role": getattr(recipient, "role", None)}
