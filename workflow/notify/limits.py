@@ -258,7 +258,7 @@ def check_multiply(left: Any, right: Any, what: str) -> None:
                 want_items(total, what)
             return
     if isinstance(left, int) and isinstance(right, int):
-        want_bits(left.bit_length() + right.bit_length(), what)
+        want_bits(left.bit_length() + right.bit_length() - 1, what)
 
 
 def check_add(left: Any, right: Any, what: str) -> None:
@@ -272,7 +272,8 @@ def check_add(left: Any, right: Any, what: str) -> None:
 def check_power(base: Any, exponent: Any, what: str) -> None:
     """Refuse ``base ** exponent`` on integers over the integer cap."""
     if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1:
-        want_bits(base.bit_length() * exponent, what)
+        # The smallest size the result can have; the result itself is checked after.
+        want_bits((base.bit_length() - 1) * exponent + 1, what)
 
 
 def capped_range(*args: int) -> range:
