@@ -31,7 +31,9 @@ The item and database commands are global-option driven: ``--db URL``
 (``WORKFLOW_DATABASE_URL``, default ``sqlite:///workflow.db`` in the
 current folder), ``--directory FILE`` (``WORKFLOW_DIRECTORY``, default the
 sample directory shipped in ``definitions/_directory/``) and ``--prefix``
-(``WORKFLOW_TABLE_PREFIX``, default ``wf_``).
+(``WORKFLOW_TABLE_PREFIX``, default ``wf_``). The notification commands
+(``outbox dispatch``, the daemon) read ``--notifiers FILE``
+(``WORKFLOW_NOTIFIERS``; default: the console channel alone).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ import click
 from workflow.cli import db as db_commands
 from workflow.cli import demo as demo_command
 from workflow.cli import items as item_commands
+from workflow.cli import outbox as outbox_commands
 from workflow.cli import timers as timer_commands
 from workflow.definition.graph import render_svg, to_dot, to_mermaid
 from workflow.definition.loader import Catalog, load_catalog, load_definition
@@ -197,6 +200,14 @@ def _errors_to_exit_codes(function: F) -> F:
         "definitions folder, if present]."
     ),
 )
+@click.option(
+    "--notifiers",
+    "notifiers_file",
+    envvar="WORKFLOW_NOTIFIERS",
+    default=None,
+    metavar="PATH",
+    help="Notification channels (YAML: e-mail, webhooks, robots) [default: the console only].",
+)
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -205,9 +216,11 @@ def main(
     directory: str | None,
     prefix: str,
     calendar_file: str | None,
+    notifiers_file: str | None,
 ) -> None:
     """Workflow engine for government service work (the Service Express)."""
     ctx.ensure_object(dict)
+    ctx.obj["notifiers"] = notifiers_file
     ctx.obj["definitions"] = definitions or shipped_definitions()
     ctx.obj["db"] = database_url
     ctx.obj["directory"] = directory or item_commands.sample_directory()
@@ -319,3 +332,4 @@ for _command in (*item_commands.COMMANDS, db_commands.db, demo_command.demo):
 main.add_command(_with_exit_codes(timer_commands.tick))
 main.add_command(_with_exit_codes(timer_commands.daemon))
 main.add_command(_with_exit_codes(timer_commands.review))
+main.add_command(_with_exit_codes(outbox_commands.outbox))

@@ -201,11 +201,15 @@ def daemon(
     heartbeat: float | None,
     log_level: str,
 ) -> None:
-    """Run escalation passes and review meetings until SIGTERM or SIGINT.
+    """Run escalation passes, notification passes and review meetings until SIGTERM or SIGINT.
 
     Several daemons may share one database: they split the due deadlines
-    between them, and no level is ever applied twice. Logs go to stderr.
+    and the outbox between them, no level is ever applied twice and no
+    message sent twice. Notifications go through the channels of
+    --notifiers (the console, on stdout, without it). Logs go to stderr.
     """
+    from notifiers.config import load_notifier_config  # noqa: PLC0415
+    from workflow.notify.dispatch import Dispatcher  # noqa: PLC0415
     from workflow.schedule.daemon import DaemonSettings, run_daemon  # noqa: PLC0415
 
     settings = DaemonSettings.from_env(
@@ -219,6 +223,7 @@ def daemon(
     )
     # APScheduler reports every job run at INFO: at a pass a second, noise.
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+    notifiers = load_notifier_config(ctx.obj.get("notifiers"))
     with open_engine(ctx) as engine:
         code = run_daemon(
             engine,
@@ -226,6 +231,7 @@ def daemon(
             lease=settings.lease_delta,
             batch=settings.batch,
             heartbeat=settings.heartbeat,
+            dispatcher=Dispatcher(engine, notifiers),
         )
     ctx.exit(code)
 

@@ -9,7 +9,11 @@ handful of jobs, never one per item:
   never a burst of late ones (``coalesce``);
 * ``review:<name>`` — one per review, on its cron line, holding the
   occurrence (:func:`~workflow.schedule.reviews.close_occurrence`);
-* ``heartbeat`` — the daemon's sign of life in the ``daemons`` table.
+* ``heartbeat`` — the daemon's sign of life in the ``daemons`` table;
+* ``dispatch`` — when given a dispatcher (the ``workflow daemon`` command
+  always gives one, from ``--notifiers``): one notification pass
+  (:meth:`~workflow.notify.dispatch.Dispatcher.run_pass`) every ``interval``
+  seconds, never two at once, its errors logged and never raised.
 
 Due times live in the database (an indexed column), which is the source of
 truth: several daemons may share one database, each claiming due deadlines
@@ -38,7 +42,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -59,6 +63,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Daemon",
     "DaemonSettings",
+    "Dispatches",
     "SettingsError",
     "clock_skew",
     "host_now",
@@ -142,6 +147,22 @@ class DaemonSettings:
         return dt.timedelta(seconds=3 * self.heartbeat)
 
 
+class Dispatches(Protocol):
+    """What the daemon's ``dispatch`` job runs (:class:`workflow.notify.dispatch.Dispatcher`)."""
+
+    def run_pass(self, now: dt.datetime | None = None, *, limit: int = ...) -> object:
+        """Run one notification pass."""
+        ...
+
+    def stop(self) -> None:
+        """Ask a running pass to end after its current row."""
+        ...
+
+    def close(self) -> None:
+        """Release the channels."""
+        ...
+
+
 def host_now() -> dt.datetime:
     """Return this host's clock (UTC); tests replace it to simulate a skewed clock."""
     return dt.datetime.now(dt.UTC)
@@ -171,8 +192,10 @@ class Daemon:
         *,
         host_clock: Callable[[], dt.datetime] | None = None,
         token: str | None = None,
+        dispatcher: Dispatches | None = None,
     ) -> None:
         self.engine = engine
+        self.dispatcher = dispatcher
         self.settings = settings or DaemonSettings()
         self.host_clock = host_clock or host_now
         self.token = token or uuid.uuid4().hex
@@ -270,6 +293,17 @@ class Daemon:
         finally:
             self.passes += 1
 
+    def run_dispatch(self) -> None:
+        """Run one notification pass (the ``dispatch`` job); errors are logged, never raised."""
+        if self.dispatcher is None:
+            return
+        try:
+            self.dispatcher.run_pass()
+        except Exception:
+            # A channel or the database may be briefly down: the next pass tries again,
+            # and nothing is lost meanwhile (the rows stay in the outbox).
+            log.exception("notification pass failed")
+
     def hold_review(self, name: str, occurrence: dt.datetime | None = None) -> None:
         """Hold one occurrence of a review (a ``review:<name>`` job); errors are logged."""
         review = self.reviews[name]
@@ -317,6 +351,15 @@ class Daemon:
             # The first pass at once: it catches up whatever fell due while down.
             next_run_time=now,
         )
+        if self.dispatcher is not None:
+            scheduler.add_job(
+                self.run_dispatch,
+                IntervalTrigger(seconds=self.settings.interval, timezone=zone),
+                id="dispatch",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=now,
+            )
         scheduler.add_job(
             self.beat,
             IntervalTrigger(seconds=self.settings.heartbeat, timezone=zone),
@@ -342,10 +385,14 @@ class Daemon:
     def stop(self) -> None:
         """Finish the current pass (up to its batch), stop the jobs, and mark the daemon stopped."""
         self.escalator.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
         try:
+            if self.dispatcher is not None:
+                self.dispatcher.close()
             self.mark_stopped()
         finally:
             self.stopped.set()
@@ -361,23 +408,28 @@ def run_daemon(
     heartbeat: float = 10.0,
     stop: threading.Event | None = None,
     host_clock: Callable[[], dt.datetime] | None = None,
+    dispatcher: Dispatches | None = None,
 ) -> int:
     """Run the daemon until SIGTERM or SIGINT (or ``stop`` is set); return the exit code 0.
 
     Signal handlers are installed only when called from the main thread;
-    elsewhere (a host's thread, tests) set ``stop`` to end it.
+    elsewhere (a host's thread, tests) set ``stop`` to end it. With a
+    ``dispatcher`` (:class:`workflow.notify.dispatch.Dispatcher`) the daemon
+    also sends notifications, a pass every ``interval`` seconds.
     """
     settings = DaemonSettings(
         interval=interval, lease=lease.total_seconds(), batch=batch, heartbeat=heartbeat
     )
     event = stop or threading.Event()
-    daemon = Daemon(engine, settings, host_clock=host_clock)
+    daemon = Daemon(engine, settings, host_clock=host_clock, dispatcher=dispatcher)
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
 
         def _on_signal(number: int, _frame: FrameType | None) -> None:
             log.info("received %s: stopping after the current pass", signal.Signals(number).name)
             daemon.escalator.stop()
+            if daemon.dispatcher is not None:
+                daemon.dispatcher.stop()
             event.set()
 
         for number in (signal.SIGTERM, signal.SIGINT):

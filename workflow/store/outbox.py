@@ -32,7 +32,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, func, insert, or_, select, text, update
+from sqlalchemy import Connection, Row, Select, func, insert, or_, select, text, update
 
 from workflow.errors import StoreError
 from workflow.store.schema import OUTBOX_OPEN, Tables
@@ -215,6 +215,21 @@ def claim(
     can send). The caller commits at once, in a transaction of its own
     (``timers.claim_connection``).
     """
+    query = _claim_query(connection, t, status, now, limit, channels)
+    ids = [int(row_id) for row_id in connection.execute(query).scalars()]
+    lease_rows(connection, t.outbox, ids, {"lease_token": token, "lease_until": now + lease})
+    return ids
+
+
+def _claim_query(
+    connection: Connection,
+    t: Tables,
+    status: Claimable,
+    now: dt.datetime,
+    limit: int,
+    channels: Collection[str] | None,
+) -> Select[Any]:
+    """Build a claim's question: which rows of ``status`` are due and not leased."""
     o = t.outbox
     query = select(o.c.id).where(
         # The partial index's own condition, verbatim, so that SQLite uses it.
@@ -226,10 +241,7 @@ def claim(
         query = query.where(o.c.next_attempt_at <= now)
     if channels is not None:
         query = query.where(o.c.channel.in_(sorted(channels)))
-    query = for_claim(query.order_by(o.c.next_attempt_at, o.c.id).limit(limit), connection)
-    ids = [int(row_id) for row_id in connection.execute(query).scalars()]
-    lease_rows(connection, o, ids, {"lease_token": token, "lease_until": now + lease})
-    return ids
+    return for_claim(query.order_by(o.c.next_attempt_at, o.c.id).limit(limit), connection)
 
 
 def load_rows(connection: Connection, t: Tables, ids: Collection[int]) -> list[OutboxRow]:
@@ -527,7 +539,8 @@ def retry(
 ) -> RetryResult:
     """Queue dead messages and unroutable intents again (all of them when ``ids`` is None).
 
-    A dead message or digest goes back to ``pending``, due now, with its
+    A dead message or digest goes back to ``pending``, due at once (from its
+    creation time, so retried messages go first), with its
     attempt count reset (so it gets the whole backoff schedule again; the
     attempts table keeps every earlier attempt, and ``last_error`` says it was
     requeued). A dead digest takes its messages back with it; a dead message
@@ -567,7 +580,8 @@ def retry(
             values: dict[str, Any] = {
                 "status": "pending",
                 "attempts": 0,
-                "next_attempt_at": now,
+                # Due whatever clock the next pass judges by (``--now`` in the past too).
+                "next_attempt_at": o.c.created_at,
                 "last_error": note[:4000],
                 "lease_token": None,
                 "lease_until": None,
