@@ -6,6 +6,8 @@ daemon escalates overdue items. This module is the public API; everything not
 listed in ``__all__`` is internal and may change.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from workflow.app import Engine, load_definitions, shipped_definitions
 from workflow.core.clock import ManualClock, SystemClock
 from workflow.core.ports import Calendar, Clock, Directory
@@ -37,12 +39,16 @@ from workflow.errors import (
     UnknownEvent,
     WorkflowError,
 )
+from workflow.notify.recipients import Contact, ContactDirectory
 from workflow.schedule.calendar import BusinessCalendar
 from workflow.schedule.daemon import run_daemon
 from workflow.schedule.reviews import agenda, close_occurrence
 from workflow.schedule.scan import Escalator, TickReport
 from workflow.store.migrate import check_schema, include_name_filter, upgrade
 from workflow.store.sql import create_database_engine
+
+if TYPE_CHECKING:
+    from workflow.notify.dispatch import Dispatcher, DispatchReport, dispatch_once
 
 __all__ = [
     "Actor",
@@ -53,11 +59,15 @@ __all__ = [
     "Catalog",
     "Clock",
     "ConcurrentUpdate",
+    "Contact",
+    "ContactDirectory",
     "Deadline",
     "Definition",
     "DefinitionError",
     "DefinitionNotFound",
     "Directory",
+    "DispatchReport",
+    "Dispatcher",
     "Engine",
     "Escalator",
     "EventNotAllowed",
@@ -83,6 +93,7 @@ __all__ = [
     "check_schema",
     "close_occurrence",
     "create_database_engine",
+    "dispatch_once",
     "include_name_filter",
     "load_catalog",
     "load_definition",
@@ -91,3 +102,17 @@ __all__ = [
     "shipped_definitions",
     "upgrade",
 ]
+
+_NOTIFY = ("DispatchReport", "Dispatcher", "dispatch_once")
+
+
+def __getattr__(name: str) -> Any:
+    """Import the notifications dispatcher on first use."""
+    # Lazily: the dispatcher imports the channels (notifiers), which import
+    # workflow.errors and so this package; importing it eagerly here would
+    # close that cycle for whoever imports notifiers first.
+    if name in _NOTIFY:
+        from workflow.notify import dispatch  # noqa: PLC0415
+
+        return getattr(dispatch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
