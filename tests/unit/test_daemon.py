@@ -178,8 +178,12 @@ def test_the_daemon_catches_up_at_its_first_pass_and_stops_when_told(
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_the_daemon_process_stops_cleanly_on_a_signal(db: Db, signum: int) -> None:
+def test_the_daemon_process_stops_cleanly_on_a_signal(db: Db, signum: int, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")}
+    # The levels notify: their console messages go to the log, so stdout stays empty.
+    notifiers = tmp_path / "notifiers.yaml"
+    notifiers.write_text("channels:\n  console: {type: console, stream: log}\n")
+    env["WORKFLOW_NOTIFIERS"] = str(notifiers)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -241,3 +245,43 @@ def test_the_scheduler_holds_a_fixed_handful_of_jobs(db: Db) -> None:
     finally:
         daemon.stop()
     assert len(db.escalations()) == 12  # six items, two levels each
+
+
+class _Dispatcher:
+    """Counts the passes the daemon's dispatch job runs; the first one fails."""
+
+    def __init__(self) -> None:
+        self.passes = 0
+        self.stopped = self.closed = False
+
+    def run_pass(self, now: dt.datetime | None = None, *, limit: int = 100) -> object:
+        self.passes += 1
+        if self.passes == 1:
+            raise RuntimeError("the SMTP server is down")
+        return None
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_dispatch_job_runs_on_the_interval_and_its_errors_are_logged(
+    db: Db, caplog: pytest.LogCaptureFixture
+) -> None:
+    dispatcher = _Dispatcher()
+    daemon = Daemon(db.engine, DaemonSettings(interval=0.2, heartbeat=3600), dispatcher=dispatcher)
+    daemon.start()
+    try:
+        scheduler = daemon._scheduler
+        assert scheduler is not None
+        assert "dispatch" in {job.id for job in scheduler.get_jobs()}
+        # The first pass raised; the job goes on.
+        wait_for(lambda: dispatcher.passes >= 3, "three dispatch passes")
+    finally:
+        daemon.stop()
+    assert dispatcher.stopped
+    assert dispatcher.closed
+    assert "notification pass failed" in caplog.text
+    assert "the SMTP server is down" in caplog.text

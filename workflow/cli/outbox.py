@@ -243,17 +243,28 @@ def dispatch_command(ctx: click.Context, now_text: str | None, batch: int, as_js
     Messages go out through the channels of the notifier configuration
     (--notifiers FILE; the console alone without one). Failures are retried
     by later passes with a growing wait; a message that keeps failing becomes
-    dead (see ``outbox list --status dead``). Exits 1 if a row's handling
-    failed unexpectedly (it is logged, and left for the next pass).
+    dead (see ``outbox list --status dead``). With --json, console channels
+    print to stderr, so that stdout holds the JSON alone. Exits 1 if a row's
+    handling failed unexpectedly (it is logged, and left for the next pass).
     """
-    from notifiers.config import load_notifier_config  # noqa: PLC0415 - keep start-up light
+    from notifiers.config import (  # noqa: PLC0415 - keep start-up light
+        ConsoleChannelConfig,
+        load_notifier_config,
+    )
+    from notifiers.console import ConsoleChannel  # noqa: PLC0415
     from workflow.notify.dispatch import Dispatcher  # noqa: PLC0415
 
     config = load_notifier_config(ctx.obj.get("notifiers"))
+    channels = config.build_channels()
+    if as_json:
+        # stdout holds the JSON alone: console channels print to stderr instead.
+        for name, settings in config.channels.items():
+            if isinstance(settings, ConsoleChannelConfig) and settings.stream == "stdout":
+                channels[name] = ConsoleChannel(name, stream="stderr")
     with open_engine(ctx) as engine:
         zone = _zone(engine)
         now = parse_time(now_text, "--now", zone) if now_text else None
-        dispatcher = Dispatcher(engine, config)
+        dispatcher = Dispatcher(engine, config, channels)
         try:
             report = dispatcher.run_pass(now, limit=batch)
         finally:
