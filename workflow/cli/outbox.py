@@ -255,6 +255,11 @@ def dispatch_command(ctx: click.Context, now_text: str | None, batch: int, as_js
     from workflow.notify.dispatch import Dispatcher  # noqa: PLC0415
 
     config = load_notifier_config(ctx.obj.get("notifiers"))
+    if config.source is None:
+        click.echo(
+            "no --notifiers file (or WORKFLOW_NOTIFIERS): messages go to the console only",
+            err=True,
+        )
     channels = config.build_channels()
     if as_json:
         # stdout holds the JSON alone: console channels print to stderr instead.
