@@ -81,6 +81,8 @@ class Engine(Core):
             directory=directory,
             clock=clock,
             calendar=calendar if calendar is not None else BusinessCalendar(),
+            # Intents carry only the item fields their templates read.
+            templates=definitions.templates,
         )
 
     @classmethod

@@ -72,9 +72,20 @@ def test_an_event_writes_one_intent_per_role_with_a_minimal_payload(wf: Harness)
     assert payload["deadline"]["due_at"] > item.updated_at.isoformat()
 
 
-def test_without_a_template_index_no_item_data_travels(wf: Harness) -> None:
+def test_the_shipped_templates_decide_what_travels(wf: Harness) -> None:
+    # The shipped `event` template reads the title only.
+    assert wf.engine.catalog.templates.fields_used("event") == frozenset({"title"})
     item = wf.start()
     item = wf.engine.fire(item.id, "accept", ACTORS["office"], {"lead_unit": "u_culture"})
+    (intent,) = _intents(wf, item.id)
+    assert intent["payload"]["item"]["data"] == {"title": item.data["title"]}
+
+
+def test_without_a_template_index_no_item_data_travels(wf: Harness) -> None:
+    engine = wf.engine_with(wf.engine.catalog)
+    engine.templates = None
+    item = engine.start("enterprise_issue", ACTORS["enterprise"], wf.start().data)
+    item = engine.fire(item.id, "accept", ACTORS["office"], {"lead_unit": "u_culture"})
     (intent,) = _intents(wf, item.id)
     assert intent["payload"]["item"]["data"] == {}
 
