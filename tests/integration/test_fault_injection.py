@@ -21,15 +21,28 @@ although the whole step is stored, and a caller who retries with the
 version it had seen is refused with ``ConcurrentUpdate`` instead of applying
 the step twice.
 
-Three fires are covered: a plain event (``accept``), an event that enters
-joint handling (``request_joint``, which inserts branches), and the joint
+Four fires are covered: a plain event (``accept``), an event that enters
+joint handling (``request_joint``, which inserts branches), the joint
 answer that completes the join (the answer and ``@joint_complete`` rows,
-branch updates). Each is broken twice over: once as the store runs it by
-default (its prepared statements straight on the driver's cursor) and once
-through SQLAlchemy's execution, which the store falls back to whenever a
-cursor-execute listener is registered. That is also why the faults are not
-injected from SQLAlchemy's cursor events: listening there would silently
-switch the store to the fallback (see ``DriverHooks``).
+branch updates), and a lone move (``amend``: only the item and its history
+row change). Each is broken three times over:
+
+* ``driver-owned``: as the store runs it by default, when nothing listens to
+  the engine's connection events: the transaction on the pooled DB-API
+  connection, the prepared statements straight on the driver's cursor. The
+  commit failure is injected in the dialect's ``do_commit`` (an event
+  listener would switch this path off). On PostgreSQL a lone move is one
+  statement that commits itself (``_begin_at_first_write`` in
+  ``workflow.store.sql``): a failure reported after it is a lost
+  acknowledgement, so the whole step is stored and a retry with the version
+  seen before is refused, as for a failure after the COMMIT;
+* ``driver-path``: the same statements, in a SQLAlchemy ``Connection``'s
+  transaction (a ``commit`` listener is registered, and the failure is
+  injected there);
+* ``core-path``: through SQLAlchemy's execution, which the store falls back
+  to whenever a cursor-execute listener is registered. That is also why the
+  faults are not injected from SQLAlchemy's cursor events: listening there
+  would silently switch the store to the fallback (see ``DriverHooks``).
 """
 
 from __future__ import annotations
@@ -47,6 +60,7 @@ from sqlalchemy.exc import OperationalError
 
 from tests.backends import Backend
 from tests.integration.concurrency_worker import (
+    ENTERPRISE_ACTOR,
     LEAD_UNIT,
     UNITS,
     DriverHooks,
@@ -81,6 +95,9 @@ class Scenario:
     data: dict[str, Any]
     # Writes the fire must send, so that the injection points are known to cover them.
     writes: tuple[str, ...]
+    # Only the item and its history row change (one self-committing statement on
+    # PostgreSQL when the store owns the transaction).
+    lone_move: bool = False
 
 
 def _dispatched_and_signed(engine: Engine) -> int:
@@ -121,6 +138,14 @@ SCENARIOS = {
         data={"verdict": "disagree", "opinion": "needs a permit first"},
         writes=("UPDATE items", "INSERT INTO history", "UPDATE branches"),
     ),
+    "lone-move": Scenario(
+        prepare=start_item,
+        event="amend",
+        actor=ENTERPRISE_ACTOR,
+        data={"description": "We need a venue for about 400 people in March."},
+        writes=("UPDATE items", "INSERT INTO history"),
+        lone_move=True,
+    ),
 }
 
 
@@ -133,7 +158,7 @@ class Faults:
     ones that went through SQLAlchemy's ``Connection.execute`` as well.
     """
 
-    def __init__(self, sa_engine: SqlEngine, hooks: DriverHooks) -> None:
+    def __init__(self, sa_engine: SqlEngine, hooks: DriverHooks, *, listen: bool = True) -> None:
         self.sa_engine = sa_engine
         self.armed = False
         self.fail: tuple[str, int] | None = None
@@ -142,9 +167,20 @@ class Faults:
         self.core_executes = 0
         hooks.before = self._before
         hooks.after = self._after
-        event.listen(sa_engine, "commit", self._commit)
-        # Not a cursor-execute event: it does not turn the store's driver-level path off.
-        event.listen(sa_engine, "before_execute", self._core_execute)
+        if listen:
+            event.listen(sa_engine, "commit", self._commit)
+            # Not a cursor-execute event: it does not turn the store's driver-level path off.
+            event.listen(sa_engine, "before_execute", self._core_execute)
+        else:
+            # Any connection-event listener would switch the store's own transactions
+            # off: fail the commit in the dialect, before the real one.
+            real = sa_engine.dialect.do_commit
+
+            def do_commit(dbapi_connection: Any) -> None:
+                self._commit(None)
+                real(dbapi_connection)
+
+            sa_engine.dialect.do_commit = do_commit  # type: ignore[method-assign]
 
     @contextmanager
     def arm(self, fail: tuple[str, int] | None = None) -> Iterator[None]:
@@ -218,6 +254,7 @@ class Harness:
     observer: SqlEngine
     prefix: str
     path: str
+    backend: str
 
     def state(self, item_id: int) -> State:
         """Read the item through the engine (its one connection) and count rows from outside."""
@@ -235,12 +272,15 @@ class Harness:
 
 @pytest.fixture
 def harnesses(backend: Backend) -> Iterator[list[Harness]]:
-    """Two engines over one upgraded database, each with a pool of exactly one connection.
+    """Three engines over one upgraded database, each with a pool of exactly one connection.
 
-    The store sends its per-transition statements straight to the driver
-    unless a cursor-execute listener is registered. The ``driver-path``
-    engine has none; the ``core-path`` one has a listener that does nothing,
-    so both ways of executing are broken in turn.
+    The store runs its own transactions on the bare DB-API connection unless
+    something listens to the engine's connection events, and sends its
+    per-transition statements straight to the driver unless a cursor-execute
+    listener is registered. The ``driver-owned`` engine has no listener; the
+    ``driver-path`` one has the faults' ``commit`` listener; the ``core-path``
+    one also has a cursor-execute listener that does nothing. So every way
+    of executing is broken in turn.
     """
     setup = create_database_engine(backend.url)
     try:
@@ -249,7 +289,7 @@ def harnesses(backend: Backend) -> Iterator[list[Harness]]:
         setup.dispose()
     made: list[Harness] = []
     try:
-        for path in ("driver-path", "core-path"):
+        for path in ("driver-owned", "driver-path", "core-path"):
             hooks = DriverHooks()
             engine = open_engine(
                 backend.url, backend.prefix, pool_size=1, max_overflow=0, hooks=hooks
@@ -258,8 +298,8 @@ def harnesses(backend: Backend) -> Iterator[list[Harness]]:
             assert sa_engine is not None
             if path == "core-path":
                 event.listen(sa_engine, "before_cursor_execute", _passive)
-            faults = Faults(sa_engine, hooks)
-            made.append(Harness(engine, faults, backend.engine, backend.prefix, path))
+            faults = Faults(sa_engine, hooks, listen=path != "driver-owned")
+            made.append(Harness(engine, faults, backend.engine, backend.prefix, path, backend.name))
         yield made
     finally:
         for harness in made:
@@ -292,6 +332,12 @@ def check_no_trace(harness: Harness, name: str, scenario: Scenario) -> None:
         harness.fire(scenario, reference_id)
     statements = list(harness.faults.statements)
     assert harness.faults.commits == 1, name
+    # Its one statement commits it: a failure after that one is a lost acknowledgement.
+    self_committing = (
+        scenario.lone_move and harness.path == "driver-owned" and harness.backend == "postgresql"
+    )
+    if self_committing:
+        assert len(statements) == 2, (name, statements)  # the read and the move, no BEGIN
     if harness.path == "driver-path":
         assert harness.faults.core_executes < len(statements), (
             f"{name}: every statement went through SQLAlchemy's Connection.execute: the "
@@ -316,6 +362,14 @@ def check_no_trace(harness: Harness, name: str, scenario: Scenario) -> None:
         with harness.faults.arm(point), pytest.raises(OperationalError, match="injected"):
             harness.fire(scenario, item_id)
         where = f"{name}: failure {point[0]} {statements[point[1]][:60]!r}"
+        if self_committing and point in (("after", len(statements) - 1), ("commit", 0)):
+            stored = harness.state(item_id)
+            assert stored.anonymous() == reference.anonymous(), where
+            assert delta(stored.counts, before.counts) == added, where
+            with pytest.raises(ConcurrentUpdate):
+                harness.fire(scenario, item_id, expected_version=before.item.version)
+            assert harness.state(item_id) == stored, where
+            continue
         assert harness.state(item_id) == before, where
         # The same fire again, undisturbed, on the connection that failed.
         harness.fire(scenario, item_id)

@@ -20,7 +20,7 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from workflow.core import deadlines as deadline_rules
 from workflow.core import joint as joint_rules
@@ -62,6 +62,9 @@ from workflow.errors import (
     WorkflowError,
 )
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
 __all__ = ["Core", "replay_problems"]
 
 log = logging.getLogger("workflow.engine")
@@ -75,6 +78,7 @@ _VERDICT = FieldSpec(
     },
 )
 _REASON_MAX = 2000
+_UNSEEN = object()
 _ENGINE = Actor("engine")
 """The actor the engine acts as for its own moves (joint completion, escalations)."""
 
@@ -116,6 +120,10 @@ class Core:
         # only those); without an index, intents carry no item data.
         self.templates = templates
         self._notifying: dict[str, frozenset[str]] = {}
+        # Per definition version: event declarations by (event, state), and whether a
+        # leaf (or a group around it) keeps a clock.
+        self._declarations: dict[tuple[str, str, str], object] = {}
+        self._clocked: dict[tuple[str, str], bool] = {}
         self.clock: Clock = clock or SystemClock()
         # Without a calendar no deadline clocks are kept (a store without timers).
         self.calendar = calendar
@@ -289,19 +297,20 @@ class Core:
                 raise UnknownEvent(
                     item_id=item.id, event=event, state=state, known=definition.event_names()
                 )
-        spec = _event_spec(definition, event, state)
-        if spec is None:
+        declaration = self._declaration(definition, event, state)
+        if declaration is None:
             raise EventNotAllowed(
                 item_id=item.id, event=event, state=state, allowed=self._allowed(definition, item)
             )
+        spec, model = declaration
         role, why = resolve_role(definition, spec.roles, actor, item.data, self.directory)
         if role is None:
             _deny(item.id, event, state, actor, spec.roles, why=why)
-        # Several declarations may share an event name (one per group of states), each
-        # with its own input: the model is cached per declaration, not per name.
-        index = next(i for i, declared in enumerate(definition.spec.events) if declared is spec)
-        model = model_for((definition.hash, f"{event}__{index}"), spec.input)
-        values, problems = validate_values(model, data)
+        if spec.input or not (data is None or (isinstance(data, Mapping) and not data)):
+            values, problems = validate_values(model, data)
+        else:
+            # No input declared and none given: nothing for the model to check.
+            values, problems = {}, []
         problems += _reason_problems(spec.reason, reason)
         if problems:
             raise _invalid(item.id, event, state, problems)
@@ -327,6 +336,28 @@ class Core:
         step = _Step(item, rows, [], [])
         self._after_move(tx, definition, step, state, run, now=now, event=event)
         return step
+
+    def _declaration(
+        self, definition: Definition, event: str, state: str
+    ) -> tuple[EventSpec, type[BaseModel]] | None:
+        """Return the declaration of ``event`` that may fire from ``state``, with its input model.
+
+        Looked up once per (definition version, event, state): it depends on
+        nothing else.
+        """
+        key = (definition.hash, event, state)
+        found = self._declarations.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            spec = _event_spec(definition, event, state)
+            if spec is None:
+                found = None
+            else:
+                # Several declarations may share an event name (one per group of states),
+                # each with its own input: the model is cached per declaration, not per name.
+                index = next(i for i, d in enumerate(definition.spec.events) if d is spec)
+                found = (spec, model_for((definition.hash, f"{event}__{index}"), spec.input))
+            self._declarations[key] = found
+        return found  # type: ignore[return-value]
 
     def _answer(
         self,
@@ -502,6 +533,13 @@ class Core:
             return
         if step.open_deadlines is None:
             step.open_deadlines = tx.load_open_deadlines(step.item.id)
+        if not (
+            step.open_deadlines
+            or step.new_deadlines
+            or extensions
+            or self._keeps_clock(definition, target)
+        ):
+            return  # no clock to stop, pause, extend or start
         changed = {d.id: d for d in step.changed_deadlines}
         current = [changed.get(d.id, d) for d in step.open_deadlines]
         current += [d for d in step.new_deadlines if d.is_open]
@@ -528,6 +566,17 @@ class Core:
                 ]
         step.changed_deadlines = list(changed.values())
         step.new_deadlines.extend(plan.new)
+
+    def _keeps_clock(self, definition: Definition, state: str) -> bool:
+        """Tell whether a state, or a group it is in, declares a deadline."""
+        key = (definition.hash, state)
+        found = self._clocked.get(key)
+        if found is None:
+            scopes = (state, *definition.ancestors(state))
+            found = self._clocked[key] = any(
+                definition.states[s].deadline is not None for s in scopes
+            )
+        return found
 
     def _open_branches(
         self,
@@ -604,7 +653,7 @@ class Core:
         # A store may do both in one round trip (the SQL store on PostgreSQL).
         combined = getattr(tx, "update_item_with_history", None)
         if combined is not None:
-            moved = bool(combined(item, read_version, step.rows))
+            moved = bool(combined(item, read_version, step.rows, event))
         else:
             moved = tx.update_item(item, read_version)
             if moved:

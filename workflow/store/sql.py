@@ -52,7 +52,15 @@ from sqlalchemy.engine import make_url
 from workflow.core.values import Branch, Deadline, HistoryEntry, ItemSnapshot, NotificationIntent
 from workflow.definition.compiled import Definition
 from workflow.definition.loader import definition_to_json
+from workflow.errors import ConcurrentUpdate
 from workflow.store import timers
+from workflow.store.driver import (
+    DriverTransaction,
+    bind_converter,
+    driver_owned,
+    own_listener,
+    result_converter,
+)
 from workflow.store.schema import DEFAULT_PREFIX, Tables, build_tables
 
 __all__ = ["SqlStore", "create_database_engine"]
@@ -101,6 +109,7 @@ def create_database_engine(url: str, **options: Any) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
+    @own_listener
     def _begin(connection: Connection) -> None:
         immediate = connection.get_execution_options().get(_WRITE, False)
         statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
@@ -184,7 +193,7 @@ class _Prepared:
     SQLAlchemy would use itself, computed once instead of on every execute.
     """
 
-    __slots__ = ("defaults", "names", "positional", "processors", "sql")
+    __slots__ = ("converters", "defaults", "names", "positional", "processors", "sql")
 
     def __init__(self, statement: Any, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -193,13 +202,13 @@ class _Prepared:
         names = compiled.positiontup if compiled.positional else list(compiled.binds)
         assert names is not None
         self.names: tuple[str, ...] = tuple(names)
-        processors = []
-        for name in self.names:
-            bind_type = compiled.binds[name].type
-            process = bind_type.dialect_impl(dialect).bind_processor(dialect)
-            if process is not None:
-                processors.append((name, process))
-        self.processors: tuple[tuple[str, Any], ...] = tuple(processors)
+        # Each bind's converter (None: the value goes as it is), see workflow.store.driver.
+        self.converters: tuple[tuple[str, Any], ...] = tuple(
+            (name, bind_converter(compiled.binds[name].type, dialect)) for name in self.names
+        )
+        self.processors: tuple[tuple[str, Any], ...] = tuple(
+            (name, convert) for name, convert in self.converters if convert is not None
+        )
         # Constants bound in the statement itself (e.g. the statuses of an open clock).
         self.defaults: tuple[tuple[str, Any], ...] = tuple(
             (name, bind.value) for name, bind in compiled.binds.items() if not bind.required
@@ -209,10 +218,15 @@ class _Prepared:
         """Convert ``values`` (by bind name) to what the driver takes."""
         for name, value in self.defaults:
             values.setdefault(name, value)
-        for name, process in self.processors:
-            values[name] = process(values[name])
         if self.positional:
-            return tuple([values[name] for name in self.names])
+            return tuple(
+                [
+                    values[name] if convert is None else convert(values[name])
+                    for name, convert in self.converters
+                ]
+            )
+        for name, convert in self.processors:
+            values[name] = convert(values[name])
         return values
 
 
@@ -307,18 +321,23 @@ class _FastPath:
         self.load_item_with_clocks = _Prepared(statements.load_item_with_clocks, dialect)
         self.load_open_clocks = _Prepared(statements.load_open_clocks, dialect)
         self.item_columns = _result_processors(tables.items, dialect)
-        self.clock_columns = _result_processors(tables.deadlines, dialect)
-        self.clock_names = tuple(c.name for c in tables.deadlines.c)
+        # (field, column position, converter or None) for each field of a Deadline.
+        convert = dict(_result_processors(tables.deadlines, dialect))
+        self.clock_fields: tuple[tuple[str, int, Any], ...] = tuple(
+            (column.name, index, convert.get(index))
+            for index, column in enumerate(tables.deadlines.c)
+            if column.name in _DEADLINE_FIELDS
+        )
         self.item_width = len(tables.items.c)
 
 
 def _result_processors(table: Any, dialect: Dialect) -> tuple[tuple[int, Any], ...]:
-    """Return (column position, result processor) for the columns of ``table`` that have one."""
+    """Return (column position, converter) for the columns of ``table`` that need one."""
     found = []
     for index, column in enumerate(table.c):
-        process = column.type.dialect_impl(dialect).result_processor(dialect, None)
-        if process is not None:
-            found.append((index, process))
+        convert = result_converter(column.type, dialect)
+        if convert is not None:
+            found.append((index, convert))
     return tuple(found)
 
 
@@ -327,10 +346,10 @@ _DEADLINE_FIELDS = frozenset(f.name for f in dataclasses.fields(Deadline))
 
 def _clock(fast: _FastPath, row: Sequence[Any]) -> Deadline:
     """Build a deadline from a raw ``deadlines`` row (driver values, in column order)."""
-    values = list(row)
-    for index, process in fast.clock_columns:
-        values[index] = process(values[index])
-    found = {n: v for n, v in zip(fast.clock_names, values, strict=True) if n in _DEADLINE_FIELDS}
+    found = {
+        name: row[index] if convert is None else convert(row[index])
+        for name, index, convert in fast.clock_fields
+    }
     found["provisional"] = bool(found["provisional"])
     return Deadline(**found)
 
@@ -402,7 +421,9 @@ class SqlStore:
             or "schema_translate_map" in connection.get_execution_options()
         ):
             return None
-        dialect = connection.dialect
+        return self._fast_path(connection.dialect)
+
+    def _fast_path(self, dialect: Dialect) -> _FastPath:
         fast = self._fast.get(dialect)
         if fast is None:
             fast = self._fast[dialect] = _FastPath(self.statements, self.tables, dialect)
@@ -427,15 +448,43 @@ class SqlStore:
             return
         engine = self._write_engine if write else self._read_engine
         assert engine is not None
-        if write and self._local_writer is not None:
-            # SQLite has one writer; its busy handler sleeps 1-100 ms between tries,
-            # so threads of one process queue here instead (other processes still
-            # wait in the busy timeout).
-            with self._local_writer, engine.connect() as connection, connection.begin():
-                yield _SqlTransaction(connection, self, write=True)
-            return
-        with engine.connect() as connection, connection.begin():
-            yield _SqlTransaction(connection, self, write=write)
+        assert self.engine is not None
+        # SQLite has one writer; its busy handler sleeps 1-100 ms between tries,
+        # so threads of one process queue here instead (other processes still
+        # wait in the busy timeout).
+        lock = self._local_writer if write else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            if driver_owned(self.engine, engine.get_execution_options()):
+                yield from self._driver_transaction(engine, write)
+            else:
+                with engine.connect() as connection, connection.begin():
+                    yield _SqlTransaction(connection, self, write=write)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _driver_transaction(self, engine: Engine, write: bool) -> Iterator[_SqlTransaction]:
+        """Run a transaction on the pooled DB-API connection (see workflow.store.driver)."""
+        begin = None
+        if engine.dialect.name == "sqlite" and engine.dispatch.begin:
+            # What our "begin" listener (the only one, or this path is not taken) sends.
+            begin = "BEGIN IMMEDIATE" if write else "BEGIN"
+        driver = DriverTransaction(engine, begin)
+        tx = _SqlTransaction(driver, self, write=write)
+        try:
+            if write and _reads_outside_ok(engine, driver):
+                tx._begin_at_first_write()
+            yield tx
+            tx._send_last_move()
+            driver.commit()
+        except BaseException:
+            driver.rollback()
+            raise
+        finally:
+            tx._end_autocommit()
+            driver.close()
 
     def read(self) -> Any:
         """Open a read transaction."""
@@ -444,6 +493,25 @@ class SqlStore:
     def write(self) -> Any:
         """Open a write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
         return self._transaction(write=True)
+
+
+def _reads_outside_ok(engine: Engine, driver: DriverTransaction) -> bool:
+    """Tell whether a write transaction may read before it begins (see ``_begin_at_first_write``).
+
+    Only with psycopg under READ COMMITTED, where each statement sees its
+    own snapshot inside a transaction as well, so a read before BEGIN sees
+    what it would have seen after it. Under REPEATABLE READ or SERIALIZABLE
+    the reads must share the writes' snapshot, and they keep doing so.
+    """
+    if engine.dialect.driver != "psycopg":
+        return False
+    connection = driver.dbapi_connection
+    if connection.autocommit:
+        return False
+    level = connection.isolation_level  # None: the server's default
+    if level is None:
+        return engine.dialect.default_isolation_level == "READ COMMITTED"
+    return getattr(level, "name", None) == "READ_COMMITTED"
 
 
 def _item(row: Row[Any]) -> ItemSnapshot:
@@ -515,23 +583,118 @@ def _branch(row: Row[Any]) -> Branch:
 class _SqlTransaction:
     """One transaction's reads and writes (implements ``StoreTransaction``)."""
 
-    def __init__(self, connection: Connection, store: SqlStore, *, write: bool = False) -> None:
-        self.connection = connection
+    def __init__(
+        self, connection: Connection | DriverTransaction, store: SqlStore, *, write: bool = False
+    ) -> None:
+        self._connection: Connection | None
+        if isinstance(connection, DriverTransaction):
+            self._driver: DriverTransaction | None = connection
+            self._connection = None
+            self._pooled = connection.pooled
+            self.fast: _FastPath | None = store._fast_path(connection.engine.dialect)
+        else:
+            self._driver = None
+            self._connection = connection
+            self._pooled = connection.connection
+            self.fast = store._fast_for(connection)
         self.store = store
         self.t = store.tables
         self.s = store.statements
         self._cursor: Any = None
-        self.fast = store._fast_for(connection)
         self._write = write
+        # PostgreSQL (see _begin_at_first_write): reads so far ran without a
+        # transaction, and the item's move may still be waiting to be sent.
+        self._outside = False
+        self._autocommit = False  # set on the driver's connection for that, to be undone
+        self._move: tuple[dict[str, Any], ItemSnapshot, int, str] | None = None
         # Open clocks read along with their item in this transaction, by item id;
         # forgotten as soon as this transaction writes clocks.
         self._clocks: dict[int, list[Deadline]] = {}
 
-    def _run(self, prepared: _Prepared, values: dict[str, Any]) -> Any:
+    @property
+    def connection(self) -> Connection:
+        """Return the SQLAlchemy connection, for statements off the per-transition path.
+
+        A transaction run on the bare DB-API connection gets one on first use,
+        over the same DB-API connection and inside the same transaction.
+        """
+        if self._outside:
+            self._begin_now()
+        connection = self._connection
+        if connection is None:
+            assert self._driver is not None
+            connection = self._connection = self._driver.connection()
+        return connection
+
+    def _begin_at_first_write(self) -> None:
+        """Read without a transaction until the first write; send a lone move as one statement.
+
+        A move that writes only the item and its history row (a compare-and-swap
+        and an insert, one statement on PostgreSQL) needs no transaction around
+        it: a single statement is atomic and durable on its own. So the reads
+        before it skip ``BEGIN``, and the move is held back until it is known to
+        be the transaction's last statement: then it is sent alone, committing
+        itself (two round trips for the whole transition instead of four). If
+        anything else is sent first, the transaction begins and the move goes
+        first inside it, as before.
+        """
+        self._driver_connection().autocommit = True
+        self._autocommit = True
+        self._outside = True
+
+    def _begin_now(self) -> None:
+        """Begin the transaction (psycopg sends ``BEGIN`` with the next statement)."""
+        self._outside = False
+        self._driver_connection().autocommit = False
+        self._autocommit = False
+        move, self._move = self._move, None
+        if move is not None:
+            self._send_move(*move)
+
+    def _send_last_move(self) -> None:
+        """Send a held-back move as the transaction's only write (it commits itself)."""
+        move, self._move = self._move, None
+        if move is not None:
+            self._outside = False
+            self._send_move(*move)
+
+    def _end_autocommit(self) -> None:
+        """Hand the connection back as the pool expects it: not in autocommit mode."""
+        if not self._autocommit or self._driver is None or not self._driver.pooled.is_valid:
+            return
+        try:
+            self._driver_connection().autocommit = False
+            self._autocommit = False
+        except Exception as error:
+            # A broken connection must not go back to the pool in autocommit mode.
+            self._driver.pooled.invalidate(error)
+
+    def _driver_connection(self) -> Any:
+        assert self._driver is not None
+        return self._driver.dbapi_connection
+
+    def _send_move(
+        self, values: dict[str, Any], item: ItemSnapshot, expected: int, event: str
+    ) -> None:
+        """Send a held-back move; a compare-and-swap that matched nothing is a conflict."""
+        assert self.fast is not None
+        assert self.fast.move_with_history is not None
+        if self._run(self.fast.move_with_history, values).rowcount != 1:
+            raise ConcurrentUpdate(
+                item_id=item.id,
+                event=event,
+                state=item.state,
+                expected=expected,
+                actual=self.current_version(item.id),
+            )
+
+    def _run(self, prepared: _Prepared, values: dict[str, Any], *, read: bool = False) -> Any:
         """Run a prepared statement on the DB-API cursor; errors as SQLAlchemy raises them."""
+        if self._outside and not read:
+            self._begin_now()
         cursor = self._cursor
         if cursor is None:
-            cursor = self._cursor = self.connection.connection.cursor()
+            cursor = self._cursor = self._pooled.cursor()
         parameters = prepared.parameters(values)
         try:
             cursor.execute(prepared.sql, parameters)
@@ -573,7 +736,7 @@ class _SqlTransaction:
         if fast is not None and self._write:
             # A write reads the item to move it, and a move needs its open clocks:
             # fetch both in one round trip (see load_open_deadlines).
-            rows = self._run(fast.load_item_with_clocks, {"w_id": item_id}).fetchall()
+            rows = self._run(fast.load_item_with_clocks, {"w_id": item_id}, read=True).fetchall()
             if not rows:
                 return None
             width = fast.item_width
@@ -582,7 +745,7 @@ class _SqlTransaction:
             ]
             return _fast_item(fast, rows[0][:width])
         if fast is not None:
-            found = self._run(fast.load_item, {"w_id": item_id}).fetchone()
+            found = self._run(fast.load_item, {"w_id": item_id}, read=True).fetchone()
             return None if found is None else _fast_item(fast, found)
         row = self.connection.execute(self.s.load_item, {"w_id": item_id}).first()
         return None if row is None else _item(row)
@@ -614,18 +777,30 @@ class _SqlTransaction:
         return self.connection.execute(self.s.update_item, values).rowcount == 1
 
     def update_item_with_history(
-        self, item: ItemSnapshot, expected_version: int, entries: Sequence[HistoryEntry]
+        self,
+        item: ItemSnapshot,
+        expected_version: int,
+        entries: Sequence[HistoryEntry],
+        event: str | None = None,
     ) -> bool:
         """Do :meth:`update_item` and, if it matched, :meth:`append_history`; say whether it did.
 
         On PostgreSQL one history row goes in the same statement as the
-        compare-and-swap: a transition costs one round trip less.
+        compare-and-swap: a transition costs one round trip less. In a
+        transaction of the store's own that has not begun yet (see
+        ``_begin_at_first_write``) that statement is held back and True is
+        returned; if it then matches nothing, :class:`ConcurrentUpdate` (for
+        ``event``) is raised when it is sent: at the next statement, or when
+        the transaction ends.
         """
         fast = self.fast
         if fast is not None and fast.move_with_history is not None and len(entries) == 1:
             values = _item_values(item, expected_version)
             for key, value in _history_values(entries[0]).items():
                 values[f"h_{key}"] = value
+            if self._outside and self._move is None:
+                self._move = (values, item, expected_version, event or entries[0].event)
+                return True
             return bool(self._run(fast.move_with_history, values).rowcount == 1)
         if not self.update_item(item, expected_version):
             return False
@@ -708,7 +883,7 @@ class _SqlTransaction:
             return list(prefetched)
         fast = self.fast
         if fast is not None:
-            rows = self._run(fast.load_open_clocks, {"w_id": item_id}).fetchall()
+            rows = self._run(fast.load_open_clocks, {"w_id": item_id}, read=True).fetchall()
             return [_clock(fast, row) for row in rows]
         return timers.load_open_deadlines(self.connection, self.t, item_id)
 
