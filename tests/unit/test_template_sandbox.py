@@ -270,3 +270,8 @@ def test_ordinary_templates_are_untouched_by_the_caps() -> None:
     assert raw(body) == (
         "ab    | 3.14    7 xxx [1, 2, 3] 1024 a;b a-b   ab  |Title Case 6 ('a', 2)"
     )
+
+
+def test_autoescape_blocks_escape_values_not_the_template_text() -> None:
+    body = "{% autoescape true %}<b>{{ '<i>' }}</b>{% endautoescape %} {{ '<i>' }}"
+    assert raw(body) == "<b>&lt;i&gt;</b> <i>"

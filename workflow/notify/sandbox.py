@@ -310,7 +310,7 @@ class Guards(Extension):
     def emit(self, value: Any) -> str:
         """Count a piece of output (also inside macros and ``{% set %}`` blocks)."""
         tick()
-        text = str(value)
+        text = value if isinstance(value, str) else str(value)
         want_string(len(text), "the output")
         spend(len(text))
         return text
@@ -343,8 +343,11 @@ class _Harden(NodeTransformer):
         self.generic_visit(node)
         guarded: list[nodes.Expr] = []
         for child in node.nodes:
+            # Literal text stays unescaped even inside {% autoescape true %}.
             value: nodes.Node = (
-                nodes.Const(child.data, lineno=child.lineno)
+                nodes.MarkSafeIfAutoescape(
+                    nodes.Const(child.data, lineno=child.lineno), lineno=child.lineno
+                )
                 if isinstance(child, nodes.TemplateData)
                 else child
             )
