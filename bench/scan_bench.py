@@ -33,9 +33,11 @@ prints:
   driver, so the store keeps its production path), and on PostgreSQL the
   tuples the server read from the deadlines and items tables: both should
   scale with the due rows, not the stored ones;
-* the query plans: the claim query must range-scan the ``deadlines_next``
-  index (partial on ``next_at IS NOT NULL`` where the database has partial
-  indexes) and read no closed deadline.
+* the query plans: the claim query must range-scan the due-scan index
+  (``deadlines_next``, partial on ``next_at IS NOT NULL`` on PostgreSQL; on
+  SQLite ``deadlines_next_lease``, the same with ``lease_until`` too, so
+  that the claim is answered from the index alone) and read no closed
+  deadline.
 
 PostgreSQL's tables are ``ANALYZE``d after the bulk load (autovacuum's job
 on a live database), and ``deadlines`` is vacuumed after the rolled-back
@@ -481,11 +483,12 @@ def bare_sql(
 ) -> str:
     """The bare indexed query for the due rows, as SQL with literal values.
 
-    ``row`` also selects ``lease_until``, a column no index holds: the
-    database must then read each row, not just the index.
+    ``row`` also selects ``due_at``, a column no index holds: the database
+    must then read each row, not just the index. (Not ``lease_until``: on
+    SQLite the due-scan index holds it, for the claim query's sake.)
     """
     d = scene.t.deadlines
-    columns = [d.c.id, d.c.lease_until] if row else [d.c.id]
+    columns = [d.c.id, d.c.due_at] if row else [d.c.id]
     query = select(*columns).where(d.c.next_at <= now).order_by(d.c.next_at).limit(limit)
     return str(query.compile(connection, compile_kwargs={"literal_binds": True}))
 
