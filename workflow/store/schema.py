@@ -146,6 +146,11 @@ class Tables:
     outbox_attempts: Table
     review_entries: Table
     daemons: Table
+    dir_districts: Table
+    dir_units: Table
+    dir_enterprises: Table
+    dir_people: Table
+    dir_links: Table
     prefix: str
 
 
@@ -439,6 +444,85 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: MetaData | None = None)
         **MYSQL_OPTIONS,
     )
 
+    # --- the directory register (revision 0005; workflow.directory.register) ---
+    # Entry ids are the ones definitions and items use (``d_jianghan``, ``u_culture``).
+    dir_districts = Table(
+        f"{p}dir_districts",
+        md,
+        Column("id", String(64), primary_key=True),
+        Column("name_zh", String(200), nullable=True),
+        Column("name_en", String(200), nullable=True),
+        **MYSQL_OPTIONS,
+    )
+
+    dir_units = Table(
+        f"{p}dir_units",
+        md,
+        Column("id", String(64), primary_key=True),
+        Column("name_zh", String(200), nullable=True),
+        Column("name_en", String(200), nullable=True),
+        **MYSQL_OPTIONS,
+    )
+
+    dir_enterprises = Table(
+        f"{p}dir_enterprises",
+        md,
+        Column("id", String(64), primary_key=True),
+        Column("name_zh", String(200), nullable=True),
+        Column("name_en", String(200), nullable=True),
+        # The unified social credit code (GB 32100-2015); absent for entries
+        # imported from the YAML form, which has no such field.
+        Column("credit_code", String(18), nullable=True),
+        # One of workflow.directory.records.SECTORS.
+        Column("sector", String(32), nullable=True),
+        Column(
+            "district_id",
+            String(64),
+            ForeignKey(f"{p}dir_districts.id", name=f"{p}dir_enterprises_district_fk"),
+            nullable=True,
+        ),
+        UniqueConstraint("credit_code", name=f"{p}dir_enterprises_credit_code"),
+        # Reports group enterprises by district.
+        Index(f"{p}dir_enterprises_by_district", "district_id"),
+        **MYSQL_OPTIONS,
+    )
+
+    dir_people = Table(
+        f"{p}dir_people",
+        md,
+        Column("id", String(128), primary_key=True),
+        Column("name", String(200), nullable=True),
+        Column("locale", String(16), nullable=True),
+        # Channel name to address, e.g. {"email": "chen@example.gov.cn"}.
+        Column("addresses", Json, nullable=True),
+        # True: one digest a day; False: never; NULL: as the channel is configured.
+        Column("digest", Boolean, nullable=True),
+        **MYSQL_OPTIONS,
+    )
+
+    # Who belongs to which group, acts for which entry, or is related to it: one
+    # row per (kind, entry, relation, person). Group membership is kind
+    # ``group`` with relation ``members``; acting for an entry is ``members``;
+    # an enterprise's commissioners are ``commissioners``. ``position`` keeps
+    # the order given (the order people are notified in).
+    dir_links = Table(
+        f"{p}dir_links",
+        md,
+        Column("kind", String(16), primary_key=True),
+        Column("entry", String(128), primary_key=True),
+        Column("relation", String(64), primary_key=True),
+        Column(
+            "person_id",
+            String(128),
+            ForeignKey(f"{p}dir_people.id", name=f"{p}dir_links_person_fk"),
+            primary_key=True,
+        ),
+        Column("position", Integer, nullable=False),
+        # "Which units does this person act for?" and the foreign key.
+        Index(f"{p}dir_links_by_person", "person_id", "kind"),
+        **MYSQL_OPTIONS,
+    )
+
     return Tables(
         metadata=md,
         definitions=definitions,
@@ -451,5 +535,10 @@ def build_tables(prefix: str = DEFAULT_PREFIX, metadata: MetaData | None = None)
         outbox_attempts=outbox_attempts,
         review_entries=review_entries,
         daemons=daemons,
+        dir_districts=dir_districts,
+        dir_units=dir_units,
+        dir_enterprises=dir_enterprises,
+        dir_people=dir_people,
+        dir_links=dir_links,
         prefix=prefix,
     )
