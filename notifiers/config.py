@@ -176,10 +176,12 @@ class ConsoleChannelConfig(ChannelConfig):
     type: Literal["console"] = "console"
     recipients: Recipients = "all"
     stream: Literal["stdout", "stderr", "log"] = "stdout"
+    style: Literal["block", "line"] = "block"
+    """``block``: the whole message; ``line``: one line (recipient and subject)."""
 
     def build(self, name: str, redactor: Redactor | None = None) -> Channel:
         """Create the console channel."""
-        return ConsoleChannel(name, stream=self.stream)
+        return ConsoleChannel(name, stream=self.stream, style=self.style)
 
 
 class SmtpChannelConfig(ChannelConfig):

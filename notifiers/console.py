@@ -4,7 +4,8 @@ With no configuration at all this is the only channel, so the demo and a
 fresh installation show their notifications with no set-up. It can also
 write to the ``logging`` system instead (``stream: log``), one INFO record
 per message on the ``notifiers.console`` logger, for a daemon whose output
-goes to a journal.
+goes to a journal. ``style: line`` prints one line per message (who, subject)
+instead of the whole block, for a terminal or log that should stay short.
 """
 
 from __future__ import annotations
@@ -22,14 +23,22 @@ __all__ = ["ConsoleChannel"]
 _LOG = logging.getLogger("notifiers.console")
 
 ConsoleStream = Literal["stdout", "stderr", "log"]
+ConsoleStyle = Literal["block", "line"]
 
 
 class ConsoleChannel:
     """Writes every message to a text stream (stdout by default) or to the log."""
 
-    def __init__(self, name: str = "console", *, stream: ConsoleStream | TextIO = "stdout") -> None:
+    def __init__(
+        self,
+        name: str = "console",
+        *,
+        stream: ConsoleStream | TextIO = "stdout",
+        style: ConsoleStyle = "block",
+    ) -> None:
         self._name = name
         self._stream = stream
+        self._style = style
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -42,11 +51,14 @@ class ConsoleChannel:
         return self._name
 
     def render(self, message: Message) -> str:
-        """Return the block printed for ``message``."""
+        """Return what is printed for ``message``: the block, or one line with ``style: line``."""
         who = message.address or "(everyone)"
         if message.recipient_name and message.recipient_name != message.address:
             who = f"{message.recipient_name} <{who}>"
         flag = " [URGENT]" if message.urgent else ""
+        if self._style == "line":
+            subject = " ".join(message.subject.split())
+            return f"✉ {self._name}{flag} → {who}: {subject}"
         lines = [
             f"── notification via {self._name}{flag} ──",
             f"To: {who}",

@@ -222,3 +222,45 @@ def test_the_calendar_file_loads_and_its_example_is_the_format() -> None:
     assert filled.is_official(2027)
     assert 2027 in filled.overrides
     assert len(filled.overrides[2027].workdays) == 1  # the two placeholders name one day
+
+
+def test_the_demo_prints_the_notifications_its_problems_cause(demo: Demo) -> None:
+    out, folder = demo.result.stdout, demo.folder
+    lines = out.splitlines()
+    # Each message is one line of the console channel, under the step that caused it.
+    accept = next(i for i, line in enumerate(lines) if "Accept and dispatch" in line)
+    assert lines[accept + 1] == (
+        f"{' ' * 21}✉ console → 陳科長 <unit.chen>: 【受理并交辦】"
+        "Venue for a 2,000-seat esports regional final"
+    )
+    sign_for = lines[accept + 2]
+    assert "Sign for" in sign_for  # signing for notifies nobody: nothing needs them
+    reminder = next(i for i, line in enumerate(lines) if "Overdue reminder (催辦)" in line)
+    told = []
+    for line in lines[reminder + 1 :]:
+        if "✉ console" not in line:
+            break
+        told.append(line.split("→ ", 1)[1].split(":", 1)[0])
+    assert told == [
+        "高主任 <unit.gao>",
+        "李主任 <office.li>",
+        "王科員 <office.wang>",
+        "張科員 <office.zhang>",
+    ]
+    # The task-force leader asked for a digest: one a day, not one per item.
+    assert re.search(r"dispatcher\s+Daily digest", out)
+    assert "✉ console → 吳組長 <leader.wu>: 【待辦匯總】" in out
+
+    # The printed total is what the outbox holds, every row sent, nothing left behind.
+    printed = [line for line in lines if line.lstrip().startswith("✉ console")]
+    found = re.search(r"Notifications: (\d+) message\(s\) to (\d+) people", out)
+    assert found is not None
+    assert int(found.group(1)) == len(printed)
+    listed = run("--db", "sqlite:///workflow-demo.db", "outbox", "list", "--json", cwd=folder)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    sent = [r for r in rows if r["kind"] in ("message", "digest") and r["status"] == "sent"]
+    # A message held for a digest is sent inside it, not printed on its own.
+    assert len([r for r in sent if r["digest"] is None]) == len(printed)
+    assert any(r["digest"] is not None for r in sent)
+    assert {r["status"] for r in rows} <= {"expanded", "sent", "digested"}

@@ -782,6 +782,15 @@ def test_console_prints_a_readable_block() -> None:
     ]
 
 
+def test_console_can_print_one_line_per_message() -> None:
+    config = parse_notifier_config("channels: {screen: {type: console, style: line}}", environ={})
+    assert config.channels["screen"].style == "line"  # type: ignore[union-attr]
+    stream = io.StringIO()
+    channel = ConsoleChannel("screen", stream=stream, style="line")
+    channel.send(replace(MESSAGE, address="comm.sun", subject="Line one\n  and two"))
+    assert stream.getvalue() == "✉ screen [URGENT] → 孙专员 <comm.sun>: Line one and two\n"
+
+
 def test_console_can_write_to_the_log(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="notifiers.console"):
         ConsoleChannel("console", stream="log").send(MESSAGE)

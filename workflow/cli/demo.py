@@ -49,6 +49,7 @@ from workflow.errors import Refused
 
 if TYPE_CHECKING:
     from workflow.app import Engine
+    from workflow.cli.demo_notices import DemoPost
     from workflow.core.clock import ManualClock
     from workflow.core.values import HistoryEntry
     from workflow.definition.compiled import Definition
@@ -568,16 +569,31 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(0, width - display_width(text))
 
 
+_STEP_INDENT = 21
+"""Where the story chapter's notification lines start (under the actor column)."""
+_DIARY_INDENT = 27
+"""Where the escalation chapter's notification lines start."""
+
+
 def _play(
-    engine: Engine, clock: ManualClock, story: Story, ids: dict[str, int], printer: _Printer
+    engine: Engine,
+    clock: ManualClock,
+    story: Story,
+    ids: dict[str, int],
+    printer: _Printer,
+    post: DemoPost,
 ) -> int:
-    """Raise the story's problem and walk it through its steps; return the item's id."""
+    """Raise the story's problem and walk it through its steps; return the item's id.
+
+    After each step, a dispatch pass delivers the notifications it caused.
+    """
     clock.set(story.raised.astimezone(dt.UTC))
     actor = Actor.parse(story.actor)
     item = engine.start(WORKFLOW_ID, actor, _fill(story.data, ids))
     ids[story.key] = item.id
     click.echo(f"\n  #{item.id} {item.data['title']}  ({ENTERPRISES[item.data['enterprise']]})")
     printer.row(engine.history(item.id)[0], story.note)
+    post.deliver(clock.now(), _STEP_INDENT)
     for step in story.steps:
         clock.set(working_time_after(clock.now(), step.hours))
         actor = Actor.parse(step.actor)
@@ -598,6 +614,7 @@ def _play(
         rows = [r for r in engine.history(item.id) if r.seq > item.version]
         for row in rows:
             printer.row(row, note if row.kind != "auto" else "every co-handling unit answered")
+        post.deliver(clock.now(), _STEP_INDENT)
         item = after
     return item.id
 
@@ -611,6 +628,9 @@ MEETING = dt.datetime(2026, 11, 1, 9, 0, tzinfo=BEIJING)
 """The monthly service meeting of November 2026 (the shipped cron line: 09:00 on the 1st)."""
 
 MEETING_REVIEW = "monthly"
+
+DIGEST_FLUSH = dt.datetime(2026, 11, 3, 9, 30, tzinfo=BEIJING)
+"""After the last step: the morning the last daily digests are due."""
 
 PASS_TIME = dt.time(17, 30)
 """When the chapter runs its escalation pass each evening: the end of the office day, when
@@ -1000,6 +1020,7 @@ def _answer_every_call(
     calendar: BusinessCalendar,
     ids: dict[str, int],
     lang: Lang,
+    post: DemoPost,
 ) -> dict[str, set[int]]:
     """Leave problems unanswered, run an escalation pass every evening, hold the meeting.
 
@@ -1037,6 +1058,7 @@ def _answer_every_call(
         item = engine.start(WORKFLOW_ID, Actor.parse(problem.actor), problem.data)
         ids[problem.key] = item.id
         diary.news(item.id, problem.note)
+        post.deliver(clock.now(), _DIARY_INDENT)
 
     def step(key: str, happening: Happening) -> None:
         item_id = ids[key]
@@ -1048,6 +1070,7 @@ def _answer_every_call(
             reason=happening.reason,
         )
         diary.news(item_id, happening.note)
+        post.deliver(clock.now(), _DIARY_INDENT)
 
     def escalation_pass() -> None:
         report = escalator.tick(now=clock.now())
@@ -1055,6 +1078,18 @@ def _answer_every_call(
             raise click.ClickException(f"escalation pass: {report.summary()}")
         for item_id in dict.fromkeys(action.item_id for action in report.actions):
             diary.news(item_id)
+        # A quiet evening may still deliver a digest that fell due: say when.
+        post.deliver(clock.now(), _DIARY_INDENT, None if report.actions else dispatch_line)
+
+    def dispatch_line() -> None:
+        diary.line(
+            clock.now(),
+            "",
+            "dispatcher",
+            "Daily digest",
+            move="",
+            note="due: held messages sent together",
+        )
 
     def meeting(name: str, when: dt.datetime) -> None:
         closed = reviews.close_occurrence(engine, name, when)
@@ -1070,6 +1105,7 @@ def _answer_every_call(
             move="",
             note=f"held; carried to {closed.carried_to}: {what}",
         )
+        post.deliver(clock.now(), _DIARY_INDENT)
 
     # Everything in time order: people's steps first, then the evening pass, then meetings.
     timeline: list[tuple[dt.datetime, int, int, Callable[[], None]]] = []
@@ -1147,6 +1183,7 @@ def demo(ctx: click.Context, url: str | None, fresh: bool | None, lang: Lang) ->
     its own --db says, so it never fills a real database by accident.
     """
     from workflow.app import Engine, shipped_definitions  # noqa: PLC0415 - keep start-up light
+    from workflow.cli.demo_notices import DemoPost  # noqa: PLC0415
     from workflow.core.clock import ManualClock  # noqa: PLC0415
     from workflow.directory.static import StaticDirectory  # noqa: PLC0415
     from workflow.store.migrate import upgrade  # noqa: PLC0415
@@ -1190,13 +1227,23 @@ def demo(ctx: click.Context, url: str | None, fresh: bool | None, lang: Lang) ->
             definition = engine.catalog.get(WORKFLOW_ID)
             printer = _Printer(definition, lang)
             ids: dict[str, int] = {}
-            # Each story keeps its own time line; the clock is set back to when
-            # the next problem was raised (the stories overlap in the same weeks).
-            for story in STORIES:
-                clock = ManualClock(story.raised.astimezone(dt.UTC))
-                engine.clock = clock
-                _play(engine, clock, story, ids, printer)
-            reached = _answer_every_call(engine, definition, calendar, ids, lang)
+            post = DemoPost(engine)
+            try:
+                # Each story keeps its own time line; the clock is set back to when
+                # the next problem was raised (the stories overlap in the same weeks).
+                for story in STORIES:
+                    clock = ManualClock(story.raised.astimezone(dt.UTC))
+                    engine.clock = clock
+                    _play(engine, clock, story, ids, printer, post)
+                reached = _answer_every_call(engine, definition, calendar, ids, lang, post)
+                # Digests wait for their morning: one last pass delivers what is held.
+                post.deliver(
+                    DIGEST_FLUSH.astimezone(dt.UTC),
+                    4,
+                    lambda: click.echo(f"\n{_when(DIGEST_FLUSH)}  the last daily digests"),
+                )
+            finally:
+                post.close()
             items = [engine.get(item_id) for item_id in ids.values()]
             results = {item.id: engine.verify(item.id) for item in items}
         finally:
@@ -1217,6 +1264,10 @@ def demo(ctx: click.Context, url: str | None, fresh: bool | None, lang: Lang) ->
                 for item in items
             ],
         )
+    )
+    click.echo(
+        f"\nNotifications: {post.summary()}.\nEach was written to the outbox with the step "
+        "that caused it (`workflow outbox list`)."
     )
     if reached:
         click.echo("\nLadder levels reached (each once per item and deadline):")
