@@ -706,3 +706,40 @@ def test_the_claims_use_the_partial_index(scene: Scene) -> None:
                 str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")
             )
             assert f"{t.prefix}outbox_due" in plan, plan
+
+
+# --- languages ------------------------------------------------------------------------------------
+
+
+def test_labels_follow_the_language_the_template_is_written_in(scene: Scene) -> None:
+    # Only a Chinese file: wang (who reads English) gets it in Chinese, and its
+    # labels must be Chinese too, not English words inside a Chinese message.
+    (scene.folder / "_templates" / "zh_only.zh.j2").write_text(
+        "{% block subject %}事項 {{ item.id }}:{{ item.state_label }}{% endblock %}"
+        "{% block body %}{{ workflow.title }}{% endblock %}",
+        encoding="utf-8",
+    )
+    item = scene.item()
+    scene.intent(item, "office", template="zh_only")
+
+    scene.dispatcher().run_pass()
+
+    by_person = {m.recipient_name: m for m in scene.fake.sent}
+    wang = by_person["Wang Wei"]
+    assert (wang.locale, wang.subject, wang.body) == ("zh", f"事項 {item}:辦理", "通知測試")
+
+
+def test_the_configured_default_locale_is_the_fallback(scene: Scene) -> None:
+    english = parse_notifier_config(
+        "default_locale: en\nchannels: {fake: {type: console, recipients: addressed}}",
+        environ={},
+    )
+    chinese = parse_notifier_config(
+        "channels: {fake: {type: console, recipients: addressed}}", environ={}
+    )
+    # Without templates given, the dispatcher takes the catalog's, falling back
+    # to the configuration's language for a reader whose language has no file.
+    for config, expected in ((english, "en"), (chinese, "zh")):
+        dispatcher = Dispatcher(scene.engine, config, {"fake": scene.fake}, clock=scene.clock)
+        assert dispatcher.templates.locale_for("event", "fr") == expected
+    assert scene.engine.catalog.templates.default_locale == "zh"  # shared set left alone

@@ -544,3 +544,12 @@ def test_validate_command_prints_template_problems(tmp_path: Path) -> None:
 
 def test_security_errors_are_template_errors() -> None:
     assert issubclass(TemplateSecurityError, TemplateError)
+
+
+def test_another_default_locale_shares_the_files_and_leaves_the_set_alone() -> None:
+    shipped = TemplateSet.shipped()
+    english = shipped.with_default_locale("en")
+    assert english.locale_for("event", "fr") == "en"
+    assert shipped.locale_for("event", "fr") == "zh"
+    assert english.names() == shipped.names()
+    assert shipped.with_default_locale("zh") is shipped

@@ -117,6 +117,10 @@ class Renderer(Protocol):
         """Render template ``name`` in ``locale`` (falling back) with ``context``."""
         ...
 
+    def locale_for(self, name: str, wanted: str) -> str:
+        """Return the locale a message asked in ``wanted`` will be written in."""
+        ...
+
 
 @dataclass(frozen=True)
 class DispatchReport:
@@ -226,7 +230,11 @@ class Dispatcher:
         self.channels: dict[str, Channel] = dict(
             channels if channels is not None else self.config.build_channels()
         )
-        self.templates = templates if templates is not None else _default_templates(engine)
+        self.templates = (
+            templates
+            if templates is not None
+            else _default_templates(engine, self.config.default_locale)
+        )
         self.clock = clock
         self.directory: ContactDirectory = found
         self.token = token
@@ -519,6 +527,9 @@ class Dispatcher:
             "name": (contact.name if contact else "") or recipient.person,
             "role": recipient.role,
         }
+        # Labels in the context must be in the language the template is written in:
+        # an English reader of a template that exists only in Chinese gets Chinese labels.
+        locale = self._written_in(row.template, locale)
         context = context_for(
             payload,
             locale=locale,
@@ -532,6 +543,14 @@ class Dispatcher:
             return self.templates.render(row.template, locale, context)
         except WorkflowError as error:
             raise _Unroutable(f"template {row.template!r} cannot be rendered: {error}") from None
+
+    def _written_in(self, template: str, wanted: str) -> str:
+        """Return the locale ``template`` is rendered in for ``wanted`` (as it exists)."""
+        try:
+            return self.templates.locale_for(template, wanted)
+        except WorkflowError:
+            # An unknown template fails at rendering, where it is reported as unroutable.
+            return wanted
 
     def _schedule(
         self,
@@ -608,6 +627,7 @@ class Dispatcher:
         contact = self.directory.contact(person)
         locale = (contact.locale if contact else None) or members[0].locale
         locale = locale or self.config.default_locale
+        locale = self._written_in("digest", locale)
         name = (contact.name if contact else "") or person
         context = digest_context(
             [
@@ -794,11 +814,13 @@ def _weekday(day: dt.date) -> bool:
     return day.weekday() < 5
 
 
-def _default_templates(engine: Engine) -> Renderer:
+def _default_templates(engine: Engine, default_locale: str) -> Renderer:
     found = getattr(engine.catalog, "templates", None)
+    if isinstance(found, TemplateSet):
+        return found.with_default_locale(default_locale)
     if isinstance(found, Renderer):
         return found
-    return TemplateSet.shipped()
+    return TemplateSet.shipped().with_default_locale(default_locale)
 
 
 def _nobody(spec: Any, role: str, item_id: int) -> str:

@@ -21,6 +21,7 @@ template sees, for one recipient and locale.
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import re
@@ -208,6 +209,19 @@ class TemplateSet:
     def shipped(cls) -> TemplateSet:
         """Return the shipped templates alone (read once per process)."""
         return _shipped()
+
+    def with_default_locale(self, locale: str) -> TemplateSet:
+        """Return this set with another fallback locale (sharing files and environment).
+
+        The dispatcher uses it so its configuration's ``default_locale``
+        decides the language a message falls back to, whatever the catalog was
+        loaded with.
+        """
+        if locale == self.default_locale:
+            return self
+        other = copy.copy(self)
+        other.default_locale = locale
+        return other
 
     # -- what there is ----------------------------------------------------------------------
 
