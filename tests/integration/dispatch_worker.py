@@ -31,10 +31,10 @@ from notifiers.config import NotifierConfig, parse_notifier_config
 from workflow.app import Engine
 from workflow.core.clock import ManualClock
 from workflow.definition.loader import Catalog, load_definition
+from workflow.definition.templates.templateset import TemplateSet
 from workflow.directory.static import StaticDirectory
 from workflow.notify.dispatch import Dispatcher
 from workflow.notify.recipients import Contact
-from workflow.notify.templates import TemplateSet
 from workflow.store.sql import create_database_engine
 
 __all__ = [

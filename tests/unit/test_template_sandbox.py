@@ -18,15 +18,19 @@ from typing import Any
 
 import pytest
 
+from workflow.definition.templates.limits import DEFAULT_LIMITS, Limits
+from workflow.definition.templates.sandbox import (
+    SandboxEnvironment,
+    compile_template,
+    render_blocks,
+)
+from workflow.definition.templates.templateset import TemplateSet
 from workflow.errors import (
     TemplateError,
     TemplateLimitExceeded,
     TemplateSecurityError,
     TemplateUndefined,
 )
-from workflow.notify.limits import DEFAULT_LIMITS, Limits
-from workflow.notify.sandbox import SandboxEnvironment, compile_template, render_blocks
-from workflow.notify.templates import TemplateSet
 
 MAX_SECONDS = 1.0
 MAX_PEAK_BYTES = 50 * 1024 * 1024

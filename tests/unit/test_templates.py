@@ -16,21 +16,20 @@ from click.testing import CliRunner
 
 from tests.conftest import DEFINITIONS
 from tests.unit.definition_texts import MINIMAL
-from workflow.core.notices import DEFAULT_TEMPLATES as CORE_DEFAULTS
 from workflow.definition.loader import Catalog, load_catalog
+from workflow.definition.templates.templateset import (
+    DEFAULT_TEMPLATES,
+    NEUTRAL,
+    TemplateSet,
+    context_for,
+    digest_context,
+)
 from workflow.errors import (
     TemplateError,
     TemplateNotFound,
     TemplateSecurityError,
     TemplateSyntaxProblem,
     TemplateUndefined,
-)
-from workflow.notify.templates import (
-    DEFAULT_TEMPLATES,
-    NEUTRAL,
-    TemplateSet,
-    context_for,
-    digest_context,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -117,10 +116,6 @@ def test_shipped_templates_are_the_defaults_in_both_languages() -> None:
         assert shipped.locales(name) == ("en", "zh")
     assert shipped.check() == []
     assert set(DEFAULT_TEMPLATES.values()) <= set(shipped.names())
-
-
-def test_default_names_match_the_core() -> None:
-    assert dict(DEFAULT_TEMPLATES) == dict(CORE_DEFAULTS)
 
 
 def test_escalation_renders_a_reminder_in_chinese() -> None:

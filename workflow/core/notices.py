@@ -22,18 +22,11 @@ from typing import Any, Literal
 from workflow.core.ports import TemplateIndex
 from workflow.core.values import Deadline, HistoryEntry, ItemSnapshot, NotificationIntent
 from workflow.definition.compiled import Definition
-from workflow.definition.model import LevelSpec, LocalText, NotifySpec
+from workflow.definition.model import DEFAULT_TEMPLATES, LevelSpec, LocalText, NotifySpec
 
-__all__ = ["DEFAULT_TEMPLATES", "event_intents", "level_intents", "review_intents"]
+__all__ = ["event_intents", "level_intents", "review_intents"]
 
 Kind = Literal["event", "escalation", "review"]
-
-DEFAULT_TEMPLATES: Mapping[Kind, str] = {
-    "event": "event",
-    "escalation": "escalation",
-    "review": "review_agenda",
-}
-"""The template a notification uses when its declaration names none."""
 
 
 def event_intents(

@@ -28,9 +28,9 @@ from workflow.definition.checks import Finding, check_definition
 from workflow.definition.compiled import Definition, SourceFile
 from workflow.definition.model import FRAGMENT_KEYS, WorkflowSpec
 from workflow.definition.pydantic_errors import problems_from_validation_error, suggest
+from workflow.definition.templates.templateset import SHIPPED_TEMPLATES, TemplateSet
 from workflow.definition.yamlsource import Located, Path, SourceMap, YamlDocument, read_yaml
 from workflow.errors import DefinitionError, DefinitionNotFound, Problem
-from workflow.notify.templates import SHIPPED_TEMPLATES, TemplateSet
 
 __all__ = [
     "Catalog",

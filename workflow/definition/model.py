@@ -18,6 +18,8 @@ without changing the meaning of existing ones.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -32,6 +34,8 @@ from pydantic import (
 
 __all__ = [
     "DEFAULT_MAX_LENGTH",
+    "DEFAULT_TEMPLATES",
+    "DIGEST_TEMPLATE",
     "FRAGMENT_KEYS",
     "IDENTIFIER_PATTERN",
     "TEMPLATE_NAME_PATTERN",
@@ -68,6 +72,15 @@ Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 
 TEMPLATE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 """A notification template's name: the file ``_templates/NAME.LOCALE.j2`` holds it."""
+
+DEFAULT_TEMPLATES: Mapping[str, str] = MappingProxyType(
+    {"event": "event", "escalation": "escalation", "review": "review_agenda"}
+)
+"""The template a ``notify`` entry uses when it names none, by where it is declared
+(an event, an escalation level, a review); the engine ships each of them."""
+
+DIGEST_TEMPLATE = "digest"
+"""The template of a digest (many messages to one person in one); it has its own context."""
 
 FieldType = Literal[
     "string", "text", "integer", "number", "boolean", "date", "datetime", "enum", "list", "ref"

@@ -54,9 +54,9 @@ from sqlalchemy.exc import DBAPIError
 
 from notifiers.base import Channel, DeliveryError, Message
 from notifiers.config import ChannelConfig, NotifierConfig, load_notifier_config
+from workflow.definition.templates.templateset import TemplateSet, context_for, digest_context
 from workflow.errors import ItemNotFound, StoreError, WorkflowError
 from workflow.notify.recipients import Contact, ContactDirectory, Recipient, recipients_for
-from workflow.notify.templates import TemplateSet, context_for, digest_context
 from workflow.store import outbox, timers
 from workflow.store.outbox import NewMessage, OutboxRow
 
@@ -91,7 +91,7 @@ _MAX_DIGEST_DAYS = 400
 
 
 class Rendered(Protocol):
-    """A rendered template (:class:`workflow.notify.templates.Rendered`)."""
+    """A rendered template (:class:`workflow.definition.templates.templateset.Rendered`)."""
 
     @property
     def subject(self) -> str:
@@ -111,7 +111,7 @@ class Rendered(Protocol):
 
 @runtime_checkable
 class Renderer(Protocol):
-    """What the dispatcher needs of the templates (``workflow.notify.templates.TemplateSet``)."""
+    """What the dispatcher needs of the templates (a ``TemplateSet``)."""
 
     def render(self, name: str, locale: str, context: Mapping[str, Any]) -> Rendered:
         """Render template ``name`` in ``locale`` (falling back) with ``context``."""

@@ -14,8 +14,8 @@ given later replaces a name entirely (all its locales).
 fields each reads (:meth:`TemplateSet.fields_used`, so a notification's
 payload carries no more), and renders them
 (:meth:`TemplateSet.render`) in the capped sandbox of
-:mod:`workflow.notify.sandbox`. :func:`context_for` (from
-:mod:`workflow.notify.context`) turns a stored payload into what a message
+:mod:`workflow.definition.templates.sandbox`. :func:`context_for` (from
+:mod:`workflow.definition.templates.context`) turns a stored payload into what a message
 template sees, for one recipient and locale.
 """
 
@@ -35,18 +35,27 @@ from jinja2 import TemplateNotFound as JinjaTemplateNotFound
 from jinja2.environment import Environment, Template
 
 from workflow.definition.compiled import Definition
-from workflow.definition.model import NotifySpec, StateSpec
+from workflow.definition.model import DEFAULT_TEMPLATES, DIGEST_TEMPLATE, NotifySpec, StateSpec
 from workflow.definition.pydantic_errors import suggest
+from workflow.definition.templates.analysis import (
+    DIGEST_VARIABLES,
+    MESSAGE_VARIABLES,
+    Analysis,
+    analyse,
+)
+from workflow.definition.templates.context import context_for, digest_context
+from workflow.definition.templates.limits import DEFAULT_LIMITS, Limits
+from workflow.definition.templates.sandbox import (
+    SandboxEnvironment,
+    compile_template,
+    render_blocks,
+)
 from workflow.definition.yamlsource import Path
 from workflow.errors import (
     Problem,
     TemplateError,
     TemplateNotFound,
 )
-from workflow.notify.analysis import DIGEST_VARIABLES, MESSAGE_VARIABLES, Analysis, analyse
-from workflow.notify.context import context_for, digest_context
-from workflow.notify.limits import DEFAULT_LIMITS, Limits
-from workflow.notify.sandbox import SandboxEnvironment, compile_template, render_blocks
 
 __all__ = [
     "DEFAULT_TEMPLATES",
@@ -62,18 +71,8 @@ __all__ = [
     "notification_uses",
 ]
 
-SHIPPED_TEMPLATES = FsPath(__file__).resolve().parents[2] / "definitions" / "_templates"
+SHIPPED_TEMPLATES = FsPath(__file__).resolve().parents[3] / "definitions" / "_templates"
 """The templates shipped with the engine: the lowest layer of every template set."""
-
-DEFAULT_TEMPLATES: Mapping[str, str] = {
-    "event": "event",
-    "escalation": "escalation",
-    "review": "review_agenda",
-}
-"""The template a notification uses when its declaration names none, by where it is declared."""
-
-DIGEST_TEMPLATE = "digest"
-"""The template of a digest (many messages to one person in one); it has its own context."""
 
 NEUTRAL = "*"
 """The locale of a ``<name>.j2`` file: it serves every locale."""
@@ -143,7 +142,7 @@ class _SetLoader(BaseLoader):
         name: str,
         globals: Mapping[str, Any] | None = None,
     ) -> Template:
-        """Compile a file after :func:`~workflow.notify.sandbox.harden` has guarded it."""
+        """Compile a file after :func:`~.sandbox.harden` has guarded it."""
         source, path, _ = self.get_source(environment, name)
         return compile_template(environment, source, name, path or name, globals or {})
 

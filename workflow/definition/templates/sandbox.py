@@ -1,6 +1,6 @@
 """The Jinja2 environment notification templates render in.
 
-With :mod:`workflow.notify.filters` and :mod:`workflow.notify.limits`, this
+With :mod:`.filters` and :mod:`.limits`, this
 is the only code that touches Jinja2's runtime.
 
 Templates are written by workflow authors, so they are treated as untrusted
@@ -33,7 +33,7 @@ anything else is refused), filters are Jinja2's own minus those that make
 no sense in plain text or reach around the sandbox (``attr``, ``safe``,
 ``tojson``, ``random``, ...), and there is one addition: ``datetime``.
 Every refusal raises a :class:`~workflow.errors.TemplateError` subclass.
-The caps themselves are :class:`~workflow.notify.limits.Limits`.
+The caps themselves are :class:`~workflow.definition.templates.limits.Limits`.
 """
 
 from __future__ import annotations
@@ -55,15 +55,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 from jinja2.utils import Cycler, Joiner, Namespace
 from jinja2.visitor import NodeTransformer
 
-from workflow.errors import (
-    TemplateError,
-    TemplateLimitExceeded,
-    TemplateSecurityError,
-    TemplateSyntaxProblem,
-    TemplateUndefined,
-)
-from workflow.notify.filters import FILTERS
-from workflow.notify.limits import (
+from workflow.definition.templates.filters import FILTERS
+from workflow.definition.templates.limits import (
     Limits,
     capped_range,
     check_add,
@@ -79,6 +72,13 @@ from workflow.notify.limits import (
     take,
     tick,
     want_string,
+)
+from workflow.errors import (
+    TemplateError,
+    TemplateLimitExceeded,
+    TemplateSecurityError,
+    TemplateSyntaxProblem,
+    TemplateUndefined,
 )
 
 __all__ = [

@@ -35,8 +35,7 @@ from jinja2.runtime import Context
 from jinja2.utils import pass_context, pass_environment
 from jinja2.utils import pass_eval_context as _pass_eval_context
 
-from workflow.errors import TemplateError, TemplateSecurityError
-from workflow.notify.limits import (
+from workflow.definition.templates.limits import (
     checked,
     metered,
     printf,
@@ -46,6 +45,7 @@ from workflow.notify.limits import (
     want_items,
     want_string,
 )
+from workflow.errors import TemplateError, TemplateSecurityError
 
 __all__ = ["FILTERS", "REMOVED_FILTERS"]
 

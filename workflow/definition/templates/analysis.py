@@ -30,9 +30,9 @@ from jinja2.exceptions import TemplateSyntaxError
 from jinja2.meta import find_undeclared_variables
 
 from workflow.definition.pydantic_errors import suggest
+from workflow.definition.templates.filters import REMOVED_FILTERS
+from workflow.definition.templates.sandbox import BLOCKS
 from workflow.errors import Problem, TemplateError, TemplateSecurityError, TemplateSyntaxProblem
-from workflow.notify.filters import REMOVED_FILTERS
-from workflow.notify.sandbox import BLOCKS
 
 __all__ = [
     "DIGEST_VARIABLES",

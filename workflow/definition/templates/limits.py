@@ -1,6 +1,6 @@
 """The caps on one template render: sizes checked before an operation runs, a budget, a clock.
 
-:mod:`workflow.notify.sandbox` and :mod:`workflow.notify.filters` call these
+:mod:`.sandbox` and :mod:`.filters` call these
 checks around everything a template can do that costs memory or time. The
 per-render state (the deadline and what has been spent) lives in a context
 variable set by :func:`rendering`; outside a render only the size caps apply.
