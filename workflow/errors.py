@@ -18,6 +18,7 @@ cases apart::
     ├── MigrationRefused         running items cannot move to the new version as asked
     ├── StoreError               the database cannot be used as it is
     │   └── SchemaOutOfDate      migrations are missing: run `workflow db upgrade`
+    ├── DirectoryImportError     directory files hold bad rows (carries every ImportProblem)
     └── TemplateError            a notification template cannot be rendered (file:line)
         ├── TemplateNotFound     no template of that name (names the known ones)
         ├── TemplateSyntaxProblem  the template file does not parse
@@ -39,8 +40,10 @@ __all__ = [
     "ConcurrentUpdate",
     "DefinitionError",
     "DefinitionNotFound",
+    "DirectoryImportError",
     "EventNotAllowed",
     "GuardFailed",
+    "ImportProblem",
     "InvalidInput",
     "ItemNotFound",
     "MigrationRefused",
@@ -285,6 +288,41 @@ class SchemaOutOfDate(StoreError):
         super().__init__(
             f"the workflow tables are {have}, this engine needs {needed}: run `{hint}`"
         )
+
+
+@dataclass(frozen=True, order=True)
+class ImportProblem:
+    """One thing wrong in a directory file: where (file, sheet, row, column) and what.
+
+    ``row`` counts as a spreadsheet does: the header is row 1, the first
+    entry row 2; 0 means the file as a whole. ``column`` is the column's
+    header ("" when the problem is the whole row or file).
+    """
+
+    file: str
+    row: int
+    column: str
+    message: str
+    sheet: str = ""
+
+    def __str__(self) -> str:
+        where = self.file + (f" [{self.sheet}]" if self.sheet else "")
+        if self.row:
+            where += f", row {self.row}"
+        if self.column:
+            where += f", column {self.column}"
+        return f"{where}: {self.message}"
+
+
+class DirectoryImportError(WorkflowError):
+    """Directory files were rejected; nothing was written. ``problems`` lists every bad cell."""
+
+    def __init__(self, problems: Iterable[ImportProblem]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        first = f": {self.problems[0]}" if self.problems else ""
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        super().__init__(f"directory import rejected, nothing written{first}{more}")
 
 
 class TemplateError(WorkflowError):
