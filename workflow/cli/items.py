@@ -139,18 +139,16 @@ if TYPE_CHECKING:
 def open_engine(ctx: click.Context) -> Iterator[Engine]:
     """Yield the engine for the global options; database errors become exit code 8."""
     from workflow.app import Engine  # noqa: PLC0415 - keep start-up light
-    from workflow.directory.static import StaticDirectory  # noqa: PLC0415
+    from workflow.cli.directory import choose_directory  # noqa: PLC0415
 
     # The engine logs refusals as warnings for hosts; here the error line says it all,
     # and without a handler Python would print the warning to stderr as well.
     logging.getLogger("workflow").addHandler(logging.NullHandler())
     obj = ctx.obj
-    directory_file = obj["directory"]
-    if not os.path.isfile(directory_file):
-        raise CommandLineError(f"--directory: no such file {directory_file}", _NOT_FOUND)
-    directory = StaticDirectory.from_file(directory_file)
     calendar = load_calendar(obj.get("calendar"), obj["definitions"])
     with open_database(obj["db"]) as bind:
+        # A YAML file, or the register in the database (see workflow.cli.directory).
+        directory, _ = choose_directory(obj, bind)
         yield Engine.from_engine(
             bind,
             definitions=obj["definitions"],

@@ -29,8 +29,10 @@ DefinitionNotFound, ItemNotFound and UnknownEvent (no event of that name).
 
 The item and database commands are global-option driven: ``--db URL``
 (``WORKFLOW_DATABASE_URL``, default ``sqlite:///workflow.db`` in the
-current folder), ``--directory FILE`` (``WORKFLOW_DIRECTORY``, default the
-sample directory shipped in ``definitions/_directory/``) and ``--prefix``
+current folder), ``--directory FILE`` or ``--directory db``
+(``WORKFLOW_DIRECTORY``; default the register in the database when it holds
+entries, else the sample directory shipped in ``definitions/_directory/``;
+see ``workflow.cli.directory``) and ``--prefix``
 (``WORKFLOW_TABLE_PREFIX``, default ``wf_``). The notification commands
 (``outbox dispatch``, the daemon) read ``--notifiers FILE``
 (``WORKFLOW_NOTIFIERS``; default: the console channel alone).
@@ -49,6 +51,7 @@ import click
 
 from workflow.cli import db as db_commands
 from workflow.cli import demo as demo_command
+from workflow.cli import directory as directory_commands
 from workflow.cli import items as item_commands
 from workflow.cli import outbox as outbox_commands
 from workflow.cli import timers as timer_commands
@@ -180,7 +183,10 @@ def _errors_to_exit_codes(function: F) -> F:
     envvar="WORKFLOW_DIRECTORY",
     default=None,
     metavar="PATH",
-    help="Directory file: groups, units, enterprises [default: the shipped sample].",
+    help=(
+        "Directory: a YAML file, or `db` for the register in the database "
+        "[default: the register if it holds entries, else the shipped sample]."
+    ),
 )
 @click.option(
     "--prefix",
@@ -224,6 +230,7 @@ def main(
     ctx.obj["definitions"] = definitions or shipped_definitions()
     ctx.obj["db"] = database_url
     ctx.obj["directory"] = directory or item_commands.sample_directory()
+    ctx.obj["directory_option"] = directory
     ctx.obj["prefix"] = prefix
     ctx.obj["calendar"] = calendar_file
 
@@ -333,3 +340,4 @@ main.add_command(_with_exit_codes(timer_commands.tick))
 main.add_command(_with_exit_codes(timer_commands.daemon))
 main.add_command(_with_exit_codes(timer_commands.review))
 main.add_command(_with_exit_codes(outbox_commands.outbox))
+main.add_command(_with_exit_codes(directory_commands.directory))
