@@ -33,6 +33,7 @@ ALLOWED: set[tuple[str, str]] = {
     ("workflow/definition/checks.py", "workflow.schedule.cadence"),
     # A directory answers the dispatcher's questions with its value type.
     ("workflow/directory/static.py", "workflow.notify.recipients"),
+    ("workflow/directory/register.py", "workflow.notify.recipients"),
 }
 
 

@@ -29,28 +29,32 @@ SECTORS = ("animation_games", "online_audiovisual", "digital_services", "smart_m
 """The four sectors of the key digital-creative enterprises (see DOMAIN.md)."""
 
 SECTOR_LABELS: Mapping[str, tuple[str, str]] = {
-    "animation_games": ("數字動漫遊戲", "Digital animation and games"),
-    "online_audiovisual": ("網絡視聽", "Online audio-visual"),
-    "digital_services": ("數字應用服務", "Digital application services"),
-    "smart_manufacturing": ("數字創意智能製造", "Digital-creative smart manufacturing"),
+    "animation_games": ("數字動漫游戲", "Digital animation and games"),
+    "online_audiovisual": ("數字網絡視聽", "Online audio-visual"),
+    "digital_services": ("數字化應用服務", "Digital application services"),
+    "smart_manufacturing": ("數字創意智能制造", "Digital-creative smart manufacturing"),
 }
-"""Each sector's name in Chinese and English, for reports and exports."""
+"""Each sector's name in Chinese and English, as the shipped definitions label them."""
 
-# What an import accepts for a sector: the code, either label, or the label in
-# simplified characters (offices write both).
-_SIMPLIFIED = {
+# What an import accepts for a sector: the code, either label, or a common
+# variant of the Chinese (simplified characters, shorter forms).
+_VARIANTS = {
     "数字动漫游戏": "animation_games",
-    "数字动漫遊戏": "animation_games",
-    "數字動漫游戲": "animation_games",
+    "數字動漫遊戲": "animation_games",
+    "数字网络视听": "online_audiovisual",
+    "網絡視聽": "online_audiovisual",
     "网络视听": "online_audiovisual",
+    "数字化应用服务": "digital_services",
+    "數字應用服務": "digital_services",
     "数字应用服务": "digital_services",
     "数字创意智能制造": "smart_manufacturing",
+    "數字創意智能製造": "smart_manufacturing",
 }
 _SECTOR_ALIASES = {
     **{code: code for code in SECTORS},
     **{zh: code for code, (zh, _) in SECTOR_LABELS.items()},
     **{en.casefold(): code for code, (_, en) in SECTOR_LABELS.items()},
-    **_SIMPLIFIED,
+    **_VARIANTS,
 }
 
 KINDS = ("districts", "units", "enterprises", "people")
