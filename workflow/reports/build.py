@@ -1,0 +1,128 @@
+"""Making a report from an engine: read the rows in one transaction, compute, render.
+
+:func:`build_report` is the API behind ``workflow report``: it picks the
+period in the calendar's zone, reads the rows the report needs through
+:mod:`workflow.reports.query` and hands them to the report's pure function.
+:func:`render_report` lays a report out in one of the formats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
+
+from workflow.definition.compiled import Definition
+from workflow.errors import DefinitionNotFound
+from workflow.reports import query
+from workflow.reports.assessment import AssessmentWeights, assessment
+from workflow.reports.circular import circular
+from workflow.reports.dispatch_sheet import agenda_periods, dispatch_sheet
+from workflow.reports.errors import ReportError, UnknownReport
+from workflow.reports.facts import WorkingDays
+from workflow.reports.html import to_html
+from workflow.reports.model import Report
+from workflow.reports.names import Lang, NameDirectory, Names, NoNames
+from workflow.reports.periods import parse_period
+from workflow.reports.problem_list import problem_list
+from workflow.reports.rules import GROUPINGS, ReportRules, rules_for
+from workflow.reports.text import to_csv, to_markdown, to_table
+
+if TYPE_CHECKING:
+    from workflow.app import Engine
+
+__all__ = ["FORMATS", "REPORTS", "Format", "build_report", "render_report"]
+
+REPORTS = ("problem-list", "dispatch-sheet", "circular", "assessment")
+"""The reports' names."""
+
+Format = Literal["table", "markdown", "csv", "xlsx", "html"]
+FORMATS: tuple[Format, ...] = ("table", "markdown", "csv", "xlsx", "html")
+
+_DEFAULT_GROUPING = {"problem-list": "unit", "circular": "district"}
+
+
+def build_report(
+    engine: Engine,
+    name: str,
+    period: str,
+    *,
+    by: str | None = None,
+    lang: Lang = "zh",
+    names: NameDirectory | None = None,
+    now: dt.datetime | None = None,
+    workflow_id: str = "enterprise_issue",
+    rules: Mapping[str, ReportRules] | None = None,
+    weights: AssessmentWeights | None = None,
+) -> Report:
+    """Compute report ``name`` for ``period`` (``2026-11``, ``2026-Q3``, ``2026-H2``, ``2026``).
+
+    ``by`` groups the problem list and the circular (``district``, ``unit``,
+    ``sector`` or ``enterprise``); ``names`` gives display names (ids are shown
+    without one); the figures describe the end of the period, or ``now``
+    (default: the engine's clock) while the period is still running.
+    """
+    if name not in REPORTS:
+        raise UnknownReport(name, REPORTS)
+    grouping = by or _DEFAULT_GROUPING.get(name, "district")
+    if grouping not in GROUPINGS:
+        raise ReportError(f"cannot group by {grouping!r}: choose one of {', '.join(GROUPINGS)}")
+    chosen = rules_for(workflow_id, rules)
+    definition = _definition(engine, workflow_id)
+    from workflow.schedule.reviews import timezone_of  # noqa: PLC0415 - avoid an import cycle
+
+    wanted = parse_period(period, timezone_of(engine))
+    moment = now or engine.clock.now()
+    as_of = min(moment, wanted.end)
+    display = Names(names or NoNames(), definition, chosen.fields)
+    calendar = engine.calendar
+    if not isinstance(calendar, WorkingDays):
+        raise ReportError(
+            "the engine's calendar cannot count working days (working_days_between); "
+            "reports need a BusinessCalendar"
+        )
+    with engine.store.read() as tx:
+        connection, t = tx.connection, tx.t
+        if name == "problem-list":
+            open_states = [
+                n for n, s in (definition.states.items() if definition else ()) if not s.final
+            ]
+            rows = query.open_rows(connection, t, workflow_id, open_states, as_of)
+            return problem_list(rows, wanted, grouping, calendar, display, chosen, definition, lang)
+        if name == "dispatch-sheet":
+            review = definition.spec.reviews.get(chosen.dispatch_review) if definition else None
+            if review is None:
+                raise ReportError(
+                    f"workflow {workflow_id!r} declares no review {chosen.dispatch_review!r} "
+                    "(the rules' dispatch review)"
+                )
+            periods = agenda_periods(wanted, review.period)
+            rows = query.agenda_rows(
+                connection, t, workflow_id, chosen.dispatch_review, periods, as_of
+            )
+            return dispatch_sheet(rows, wanted, display, chosen, definition, lang)
+        since = wanted.previous().start
+        rows = query.active_rows(connection, t, workflow_id, since, as_of)
+    if name == "circular":
+        return circular(rows, wanted, grouping, calendar, display, chosen, definition, lang, as_of)
+    return assessment(rows, wanted, calendar, display, chosen, definition, lang, as_of, weights)
+
+
+def render_report(report: Report, fmt: Format | str) -> bytes:
+    """Lay the report out as ``fmt``: UTF-8 text, or the bytes of an ``.xlsx`` workbook."""
+    if fmt == "xlsx":
+        # openpyxl takes a tenth of a second to import: only when a workbook is asked for.
+        from workflow.reports.excel import to_xlsx  # noqa: PLC0415
+
+        return to_xlsx(report, report.lang)
+    renderers = {"table": to_table, "markdown": to_markdown, "csv": to_csv, "html": to_html}
+    if fmt not in renderers:
+        raise ReportError(f"no report format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    return renderers[fmt](report, report.lang).encode("utf-8")
+
+
+def _definition(engine: Engine, workflow_id: str) -> Definition | None:
+    try:
+        return engine.catalog.get(workflow_id)
+    except DefinitionNotFound:
+        return None
