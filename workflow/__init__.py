@@ -21,13 +21,21 @@ from workflow.core.values import (
 )
 from workflow.definition.compiled import Definition, SourceFile
 from workflow.definition.loader import Catalog, load_catalog, load_definition
+from workflow.directory.creditcode import is_valid_credit_code
+from workflow.directory.export import export_directory
+from workflow.directory.generate import generate_register
+from workflow.directory.importer import ImportReport, import_directory, import_register
+from workflow.directory.records import Enterprise, Register
+from workflow.directory.register import RegisterDirectory
 from workflow.directory.static import StaticDirectory
 from workflow.errors import (
     ConcurrentUpdate,
     DefinitionError,
     DefinitionNotFound,
+    DirectoryImportError,
     EventNotAllowed,
     GuardFailed,
+    ImportProblem,
     InvalidInput,
     ItemNotFound,
     MigrationRefused,
@@ -46,6 +54,7 @@ from workflow.errors import (
     WorkflowError,
 )
 from workflow.notify.recipients import Contact, ContactDirectory
+from workflow.reports import NameDirectory, Report, ReportError, build_report, render_report
 from workflow.schedule.calendar import BusinessCalendar
 from workflow.schedule.daemon import run_daemon
 from workflow.schedule.reviews import agenda, close_occurrence
@@ -72,21 +81,30 @@ __all__ = [
     "DefinitionError",
     "DefinitionNotFound",
     "Directory",
+    "DirectoryImportError",
     "DispatchReport",
     "Dispatcher",
     "Engine",
+    "Enterprise",
     "Escalator",
     "EventNotAllowed",
     "GuardFailed",
     "HistoryEntry",
+    "ImportProblem",
+    "ImportReport",
     "InvalidInput",
     "ItemNotFound",
     "ItemSnapshot",
     "ManualClock",
     "MigrationRefused",
+    "NameDirectory",
     "NotAuthorized",
     "Problem",
     "Refused",
+    "Register",
+    "RegisterDirectory",
+    "Report",
+    "ReportError",
     "SchemaOutOfDate",
     "SourceFile",
     "StaticDirectory",
@@ -102,14 +120,21 @@ __all__ = [
     "UnknownEvent",
     "WorkflowError",
     "agenda",
+    "build_report",
     "check_schema",
     "close_occurrence",
     "create_database_engine",
     "dispatch_once",
+    "export_directory",
+    "generate_register",
+    "import_directory",
+    "import_register",
     "include_name_filter",
+    "is_valid_credit_code",
     "load_catalog",
     "load_definition",
     "load_definitions",
+    "render_report",
     "run_daemon",
     "shipped_definitions",
     "upgrade",

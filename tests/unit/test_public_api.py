@@ -25,3 +25,19 @@ def test_every_public_name_has_a_docstring() -> None:
         name for name in workflow.__all__ if not (getattr(workflow, name).__doc__ or "").strip()
     ]
     assert not undocumented, f"public names without a docstring: {undocumented}"
+
+
+def test_the_directory_register_is_public() -> None:
+    # The register is the default directory a host may replace: its class, the
+    # import/export functions and their error are part of the API.
+    for name in (
+        "RegisterDirectory",
+        "import_directory",
+        "import_register",
+        "export_directory",
+        "generate_register",
+        "DirectoryImportError",
+        "ImportProblem",
+    ):
+        assert name in workflow.__all__, name
+    assert issubclass(workflow.DirectoryImportError, workflow.WorkflowError)

@@ -195,10 +195,10 @@ def _show_enterprise(
     if as_json:
         click.echo(dumps({"source": source, "enterprise": asdict(found)}))
         return
-    district = register.display_name("district", found.district, lang) if found.district else ""
-    sector = register.display_name("sector", found.sector, lang) if found.sector else ""
+    district = _name(register, "district", found.district, lang)
+    sector = _name(register, "sector", found.sector, lang)
     people = [
-        (label, ", ".join(f"{register.display_name('person', p)} ({p})" for p in ids))
+        (label, ", ".join(f"{_name(register, 'person', p, lang)} ({p})" for p in ids))
         for label, ids in (("contacts", found.contacts), ("commissioners", found.commissioners))
     ]
     click.echo(
@@ -235,8 +235,8 @@ def _entries_table(
                 (
                     e.id,
                     e.name_zh if lang == "zh" else e.name_en or e.name_zh,
-                    register.display_name("sector", e.sector, lang) if e.sector else "",
-                    register.display_name("district", e.district, lang) if e.district else "",
+                    _name(register, "sector", e.sector, lang),
+                    _name(register, "district", e.district, lang),
                     ", ".join(e.commissioners),
                 )
                 for e in entries
@@ -253,3 +253,9 @@ def _entries_table(
             for e in entries
         ],
     )
+
+
+def _name(register: RegisterDirectory, kind: str, entry: str | None, lang: str) -> str:
+    if not entry:
+        return ""
+    return register.display_name(kind, entry, lang) or entry

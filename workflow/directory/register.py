@@ -185,19 +185,20 @@ class RegisterDirectory:
 
         return self._cached(("district", district_id), load)
 
-    def display_name(self, kind: str, entry: str, locale: str = "zh") -> str:
-        """Return the name to print for an entry in ``locale`` (zh or en).
+    def display_name(self, kind: str, entry: str, locale: str = "zh", /) -> str | None:
+        """Return the name to print for an entry in ``locale`` (zh or en), or None if unknown.
 
         ``kind`` is ``enterprise``, ``unit``, ``district``, ``person`` or
-        ``sector``. The other language's name stands in for a missing one, and
-        the id for an unknown entry or one without names.
+        ``sector``. The other language's name stands in for a missing one;
+        None (an unknown entry, or one without names) lets the caller show the
+        id (:class:`workflow.reports.names.NameDirectory`).
         """
         if kind == "sector":
             labels = SECTOR_LABELS.get(entry)
-            return entry if labels is None else labels[0 if locale == "zh" else 1]
+            return None if labels is None else labels[0 if locale == "zh" else 1]
         if kind == "person":
             contact = self.contact(entry)
-            return contact.name if contact is not None and contact.name else entry
+            return contact.name if contact is not None and contact.name else None
         lookups: dict[str, Callable[[str], District | Unit | Enterprise | None]] = {
             "enterprise": self.enterprise,
             "unit": self.unit,
@@ -206,11 +207,11 @@ class RegisterDirectory:
         lookup = lookups.get(kind)
         record = None if lookup is None else lookup(entry)
         if record is None:
-            return entry
+            return None
         first, second = (
             (record.name_zh, record.name_en) if locale == "zh" else (record.name_en, record.name_zh)
         )
-        return first or second or entry
+        return first or second or None
 
     def is_empty(self) -> bool:
         """Tell whether the register holds no entry at all (one cheap query per table)."""
