@@ -22,6 +22,7 @@ Deadline semantics (documented in docs/operations.md):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,14 @@ class Due:
 
     at: dt.datetime
     provisional: bool
+
+
+@functools.lru_cache(maxsize=8192)
+def _library_workday(day: dt.date) -> bool:
+    # The library's tables are fixed for the process, and asking it is slow (it
+    # validates every date): a year's deadlines ask about the same days again
+    # and again. 8,192 days are twenty years.
+    return bool(chinese_calendar.is_workday(day))
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,7 @@ class BusinessCalendar:
             if day in override.holidays:
                 return False, True
         if self.use_library and _library_knows(day.year):
-            return bool(chinese_calendar.is_workday(day)), True
+            return _library_workday(day), True
         if override is not None and override.official:
             return day.weekday() < 5, True
         statutory = (day.month, day.day) in FIXED_STATUTORY_DAYS
