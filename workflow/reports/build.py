@@ -48,7 +48,7 @@ def build_report(
     period: str,
     *,
     by: str | None = None,
-    lang: Lang = "zh",
+    lang: Lang = "en",
     names: NameDirectory | None = None,
     now: dt.datetime | None = None,
     workflow_id: str = "enterprise_issue",
