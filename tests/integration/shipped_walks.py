@@ -99,7 +99,9 @@ class Walk:
         assert self.engine.verify(item.id) == []
         return after
 
-    def refused(self, item: ItemSnapshot, expected: type[Exception], call: Callable[[], Any]) -> Any:
+    def refused(
+        self, item: ItemSnapshot, expected: type[Exception], call: Callable[[], Any]
+    ) -> Any:
         """Run ``call``, expect ``expected``, and check nothing stored about the item changed."""
         before = (
             self.engine.get(item.id),

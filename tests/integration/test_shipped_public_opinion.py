@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.integration.shipped_walks import ON_SQLITE, Walk, person, utc, walk
 from workflow.errors import GuardFailed, NotAuthorized
 
@@ -73,12 +75,9 @@ def test_tour_reaches_every_state_and_fires_every_event(walk: Walk) -> None:
 @ON_SQLITE
 def test_who_may_start_and_act(walk: Walk) -> None:
     for who in (ENTERPRISE, OTHER_COMMISSIONER, person("unit.bai", "monitor")):
-        try:
+        with pytest.raises(NotAuthorized) as caught:
             walk.start(WORKFLOW, who, DATA)
-        except NotAuthorized as error:
-            assert error.event == "start"
-        else:
-            raise AssertionError(f"{who.id} registered public opinion")
+        assert caught.value.event == "start"
     item = walk.start(WORKFLOW, COMMISSIONER, DATA)
     # Only the office assesses.
     for who in (MONITOR, COMMISSIONER, person("monitor.cao", "office")):

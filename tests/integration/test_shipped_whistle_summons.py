@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.integration.shipped_walks import ON_SQLITE, Intent, Walk, person, utc, walk
 from workflow.errors import EventNotAllowed, GuardFailed, NotAuthorized
 
@@ -95,12 +97,9 @@ def test_who_may_start_and_act(walk: Walk) -> None:
     # Another district's officials cannot summon for Jianghan's enterprise; nor can the
     # enterprise itself, or a commissioner not assigned to it.
     for who in (OTHER_DISTRICT, ENTERPRISE, OTHER_COMMISSIONER):
-        try:
+        with pytest.raises(NotAuthorized) as caught:
             walk.start(WORKFLOW, who, DATA)
-        except NotAuthorized as error:
-            assert error.event == "start"
-        else:
-            raise AssertionError(f"{who.id} started a summons")
+        assert caught.value.event == "start"
     item = walk.start(WORKFLOW, COMMISSIONER, DATA)
     # Only the summoning district blows the whistle.
     for who in (COMMISSIONER, OTHER_DISTRICT, OFFICE):
@@ -113,7 +112,9 @@ def test_who_may_start_and_act(walk: Walk) -> None:
         )
     item = walk.fire(item, "blow_whistle", DISTRICT, {"called_units": ["u_culture", "u_finance"]})
     # A department that was not called cannot report in; a called one only once.
-    walk.refused(item, NotAuthorized, lambda: walk.engine.fire(item.id, "report_in", CYBER, _report()))
+    walk.refused(
+        item, NotAuthorized, lambda: walk.engine.fire(item.id, "report_in", CYBER, _report())
+    )
     item = walk.fire(item, "report_in", CULTURE, _report())
     error = walk.refused(
         item, NotAuthorized, lambda: walk.engine.fire(item.id, "report_in", CULTURE, _report())

@@ -1,0 +1,62 @@
+"""The other shipped workflows of the plan, through the `workflow` console script.
+
+Each passes `validate` on its own file, and `graph ID --format mermaid` draws
+it with both languages' labels, every state and every event.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import DEFINITIONS, REPO
+from workflow.definition.loader import load_definition
+
+WORKFLOWS = ("whistle_summons", "policy_application", "public_opinion", "star_enterprises")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")}
+    return subprocess.run(
+        [sys.executable, "-m", "workflow", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS)
+def test_validate_accepts_the_definition(workflow: str) -> None:
+    result = run("validate", f"definitions/{workflow}.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"ok  {workflow} v1  " in result.stderr
+    assert "1 definition(s) valid" in result.stderr
+
+
+def test_validate_accepts_the_whole_folder_together() -> None:
+    # One review name (`monthly`) across workflows must keep one cadence, and no id repeats.
+    result = run("validate")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for workflow in ("enterprise_issue", *WORKFLOWS):
+        assert f"ok  {workflow} v1  " in result.stderr
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS)
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_graph_draws_every_state_and_event_in_mermaid(workflow: str, lang: str) -> None:
+    result = run("graph", workflow, "--format", "mermaid", "--lang", lang)
+    # The drawing writes a colon inside a label as U+A789, which Mermaid cannot mistake.
+    assert result.returncode == 0, result.stderr
+    assert "\nstateDiagram-v2\n" in result.stdout
+    definition = load_definition(str(DEFINITIONS / f"{workflow}.yaml"))
+    for name, state in definition.states.items():
+        assert f" as {name}" in result.stdout
+        assert getattr(state.label, lang) in result.stdout.replace("\ua789", ":")
+    for event in definition.spec.events:
+        assert getattr(event.label, lang) in result.stdout.replace("\ua789", ":")
