@@ -60,3 +60,14 @@ def test_graph_draws_every_state_and_event_in_mermaid(workflow: str, lang: str) 
         assert getattr(state.label, lang) in result.stdout.replace("\ua789", ":")
     for event in definition.spec.events:
         assert getattr(event.label, lang) in result.stdout.replace("\ua789", ":")
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS)
+def test_the_guides_diagrams_are_the_graph_commands_output(workflow: str) -> None:
+    guide = (REPO / "docs" / "workflows.md").read_text(encoding="utf-8")
+    marker = f"<!-- diagram: {workflow} -->\n```mermaid\n"
+    assert marker in guide
+    drawn = guide.split(marker, 1)[1].split("\n```\n", 1)[0]
+    result = run("graph", workflow, "--format", "mermaid")
+    assert result.returncode == 0, result.stderr
+    assert drawn == result.stdout.rstrip("\n")
