@@ -54,6 +54,7 @@ from workflow.cli import demo as demo_command
 from workflow.cli import directory as directory_commands
 from workflow.cli import items as item_commands
 from workflow.cli import outbox as outbox_commands
+from workflow.cli import reports as report_commands
 from workflow.cli import timers as timer_commands
 from workflow.definition.graph import render_svg, to_dot, to_mermaid
 from workflow.definition.loader import Catalog, load_catalog, load_definition
@@ -340,4 +341,5 @@ main.add_command(_with_exit_codes(timer_commands.tick))
 main.add_command(_with_exit_codes(timer_commands.daemon))
 main.add_command(_with_exit_codes(timer_commands.review))
 main.add_command(_with_exit_codes(outbox_commands.outbox))
+main.add_command(_with_exit_codes(report_commands.report))
 main.add_command(_with_exit_codes(directory_commands.directory))
