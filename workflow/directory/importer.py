@@ -51,6 +51,13 @@ class ImportReport:
 
 def read_directory_files(paths: Iterable[str | os.PathLike[str]]) -> list[Parsed]:
     """Read and judge every file; raise :class:`DirectoryImportError` with every problem."""
+    entries, problems = _read(paths)
+    if problems:
+        raise DirectoryImportError(problems)
+    return entries
+
+
+def _read(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Parsed], list[ImportProblem]]:
     entries: list[Parsed] = []
     problems: list[ImportProblem] = []
     for path in paths:
@@ -69,9 +76,7 @@ def read_directory_files(paths: Iterable[str | os.PathLike[str]]) -> list[Parsed
             found, trouble = parse_sheet(sheet)
             entries.extend(found)
             problems.extend(trouble)
-    if problems:
-        raise DirectoryImportError(problems)
-    return entries
+    return entries, problems
 
 
 def import_directory(
@@ -90,7 +95,8 @@ def import_directory(
     """
     if not paths:
         raise DirectoryImportError([ImportProblem("", 0, "", "no files given")])
-    return _write(bind, read_directory_files(paths), replace=replace, prefix=prefix)
+    entries, problems = _read(paths)
+    return _write(bind, entries, problems, replace=replace, prefix=prefix)
 
 
 def import_register(
@@ -110,7 +116,7 @@ def import_register(
         for kind in KINDS
         for position, entry in enumerate(getattr(register, kind), start=1)
     ]
-    return _write(bind, entries, replace=replace, prefix=prefix)
+    return _write(bind, entries, [], replace=replace, prefix=prefix)
 
 
 def _references(kind: str, entry: Entry) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
@@ -122,7 +128,12 @@ def _references(kind: str, entry: Entry) -> tuple[tuple[str, str, tuple[str, ...
 
 
 def _write(
-    bind: Engine | Connection, entries: Sequence[Parsed], *, replace: bool, prefix: str
+    bind: Engine | Connection,
+    entries: Sequence[Parsed],
+    problems: Sequence[ImportProblem],
+    *,
+    replace: bool,
+    prefix: str,
 ) -> ImportReport:
     t = tables_for(prefix)
     context: AbstractContextManager[Connection] = (
@@ -130,9 +141,9 @@ def _write(
     )
     with context as conn:
         existing = None if replace else existing_entries(conn, t)
-        problems = check_entries(entries, existing)
-        if problems:
-            raise DirectoryImportError(problems)
+        every = [*problems, *check_entries(entries, existing)]
+        if every:
+            raise DirectoryImportError(every)
         by_kind: dict[str, list[Entry]] = {kind: [] for kind in KINDS}
         for item in entries:
             by_kind[item.kind].append(item.entry)

@@ -126,10 +126,9 @@ def parse_sheet(sheet: Sheet) -> tuple[list[Parsed], list[ImportProblem]]:
         row = _Row(sheet, number, dict(zip(sheet.header, cells, strict=False)))
         if extra:
             row.fail("", f"{len(extra)} cell(s) right of the last column, e.g. {extra[0]!r}")
-        result = _READERS[sheet.kind](row)
+        # Kept even with problems: the checks across files report on it too.
+        parsed.append(_READERS[sheet.kind](row))
         problems.extend(row.problems)
-        if result is not None and not row.problems:
-            parsed.append(result)
     return parsed, problems
 
 
@@ -305,7 +304,7 @@ def _parsed(
     return Parsed(kind, entry, row.sheet.file, row.sheet.sheet, row.row, tuple(references))
 
 
-_READERS: Mapping[str, Callable[[_Row], Parsed | None]] = {
+_READERS: Mapping[str, Callable[[_Row], Parsed]] = {
     "districts": _district,
     "units": _unit,
     "enterprises": _enterprise,

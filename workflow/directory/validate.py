@@ -36,6 +36,8 @@ def check_entries(
     first: dict[tuple[str, str], Parsed] = {}
     for item in entries:
         key = (item.kind, item.entry.id)
+        if not item.entry.id:
+            continue  # already reported: the id is empty
         if key in first:
             problems.append(
                 item.problem("id", f"duplicate id {item.entry.id!r} ({_at(first[key])})")
