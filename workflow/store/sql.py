@@ -984,24 +984,31 @@ class _SqlTransaction:
         limit: int,
     ) -> list[ItemSnapshot]:
         items = self.t.items
-        query = select(items)
+        # The page's ids first, then their rows. Asked for whole rows, PostgreSQL's
+        # planner walks the primary key and filters when a state is common (it
+        # assumes matching rows are spread evenly over the ids, which an archive's
+        # are not: 12 ms against 1.1 ms for a first page, bench/README.md); asked
+        # for ids only, it range-scans the state index. A derived table rather
+        # than ``IN (subquery)``: MariaDB refuses LIMIT inside IN.
+        page = select(items.c.id)
         if workflow_id is not None:
-            query = query.where(items.c.workflow_id == workflow_id)
+            page = page.where(items.c.workflow_id == workflow_id)
         if state is not None:
-            query = query.where(items.c.state == state)
+            page = page.where(items.c.state == state)
         if is_open is not None:
-            query = query.where(items.c.is_open == is_open)
+            page = page.where(items.c.is_open == is_open)
         if after_id is not None:
-            query = query.where(items.c.id > after_id)
+            page = page.where(items.c.id > after_id)
         for key, value in (data or {}).items():
             element = items.c.data[key]
             if isinstance(value, bool):
-                query = query.where(element.as_boolean() == value)
+                page = page.where(element.as_boolean() == value)
             elif isinstance(value, int):
-                query = query.where(element.as_integer() == value)
+                page = page.where(element.as_integer() == value)
             else:
-                query = query.where(element.as_string() == str(value))
-        query = query.order_by(items.c.id).limit(limit)
+                page = page.where(element.as_string() == str(value))
+        ids = page.order_by(items.c.id).limit(limit).subquery("page")
+        query = select(items).join(ids, items.c.id == ids.c.id).order_by(items.c.id)
         return [_item(r) for r in self.connection.execute(query)]
 
 
