@@ -141,7 +141,11 @@ def _write(
     )
     with context as conn:
         existing = None if replace else existing_entries(conn, t)
-        every = [*problems, *check_entries(entries, existing)]
+        # Each row's problems together, rows in order (a stable sort keeps columns in order).
+        every = sorted(
+            [*problems, *check_entries(entries, existing)],
+            key=lambda p: (p.file, p.sheet, p.row),
+        )
         if every:
             raise DirectoryImportError(every)
         by_kind: dict[str, list[Entry]] = {kind: [] for kind in KINDS}

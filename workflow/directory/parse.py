@@ -245,9 +245,9 @@ def _enterprise(row: _Row) -> Parsed:
             row.fail("sector", f"unknown sector {given!r} (expected one of {', '.join(SECTORS)})")
     district = row.cells.get("district", "") or None
     links = _links(row, ("contacts", "commissioners"))
-    references = _person_references(links)
-    if district is not None:
-        references.append(("district", "districts", (district,)))
+    # In column order, so problems read left to right.
+    references = [("district", "districts", (district,))] if district is not None else []
+    references.extend(_person_references(links))
     entry = Enterprise(
         id=_id(row, "enterprises"),
         name_zh=row.text("name_zh"),
