@@ -2,7 +2,8 @@
 
 definition (the language, its templates) → core (the state machine, through
 ports) → store → schedule → notify → CLI and daemon at the edge. Adapters
-(directory, reports) sit beside the layers they serve. Imports made only for
+(directory, reports) sit beside the layers they serve; the simulation drives
+the engine as a host would, just below the CLI. Imports made only for
 type checking (``if TYPE_CHECKING:``) are not dependencies and are skipped.
 """
 
@@ -17,14 +18,25 @@ PACKAGE = REPO / "workflow"
 
 # What each part may NOT import at run time.
 FORBIDDEN: dict[str, set[str]] = {
-    "definition": {"core", "store", "schedule", "notify", "directory", "reports", "app", "cli"},
-    "core": {"store", "schedule", "notify", "directory", "reports", "app", "cli"},
-    "store": {"schedule", "notify", "directory", "reports", "app", "cli"},
-    "schedule": {"notify", "directory", "reports", "app", "cli"},
-    "notify": {"directory", "reports", "app", "cli"},
-    "directory": {"schedule", "reports", "app", "cli"},
-    "reports": {"app", "cli"},
-    "app": {"cli"},
+    "definition": {
+        "core",
+        "store",
+        "schedule",
+        "notify",
+        "directory",
+        "reports",
+        "app",
+        "simulation",
+        "cli",
+    },
+    "core": {"store", "schedule", "notify", "directory", "reports", "app", "simulation", "cli"},
+    "store": {"schedule", "notify", "directory", "reports", "app", "simulation", "cli"},
+    "schedule": {"notify", "directory", "reports", "app", "simulation", "cli"},
+    "notify": {"directory", "reports", "app", "simulation", "cli"},
+    "directory": {"schedule", "reports", "app", "simulation", "cli"},
+    "reports": {"app", "simulation", "cli"},
+    "app": {"simulation", "cli"},
+    "simulation": {"cli"},
 }
 
 # The documented exceptions, each for a reason.

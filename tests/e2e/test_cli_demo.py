@@ -63,7 +63,7 @@ def test_the_demo_plays_every_story_and_verifies_every_item(demo: Demo) -> None:
     # The engine's refusal is printed by the demo itself, not as a logged warning.
     assert result.stderr == ""
     out = result.stdout
-    assert elapsed < 20, f"the demo took {elapsed:.1f} s"
+    assert elapsed < 60, f"the demo took {elapsed:.1f} s (the README promises under a minute)"
     assert "runs `workflow db upgrade` itself" in out
     assert (tmp_path / "workflow-demo.db").exists()
 
@@ -264,3 +264,54 @@ def test_the_demo_prints_the_notifications_its_problems_cause(demo: Demo) -> Non
     assert len([r for r in sent if r["digest"] is None]) == len(printed)
     assert any(r["digest"] is not None for r in sent)
     assert {r["status"] for r in rows} <= {"expanded", "sent", "digested"}
+
+
+def test_the_demo_plays_a_year_and_writes_the_reports(demo: Demo) -> None:
+    import openpyxl
+
+    out, folder = demo.result.stdout, demo.folder
+    months = re.findall(
+        r"^  (20\d\d-\d\d)\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+\d+\s+\d+\s+\d+  ", out, re.M
+    )
+    assert [m[0] for m in months] == ["2025-12", *(f"2026-{n:02d}" for n in range(1, 12))]
+    assert sum(int(m[1]) for m in months) == 300
+    assert re.search(r"300 problems, \d+ transitions, \d+ ladder levels", out)
+    assert "Star list 2026-H1" in out
+
+    reports = folder / "service-express-2026"
+    expected = {
+        "problem-list-2026-11.md",
+        "problem-list-2026-11.xlsx",
+        "dispatch-sheet-2026-Q4.html",
+        "circular-2026-Q3.html",
+        "circular-2026-Q3.xlsx",
+        "assessment-2026.xlsx",
+    }
+    assert {p.name for p in reports.iterdir()} == expected
+    for name in expected:
+        assert f"  {name}" in out
+    circular = (reports / "circular-2026-Q3.html").read_text(encoding="utf-8")
+    assert "<svg" in circular
+    assert "<script" not in circular
+    assert "2026-Q3" in circular
+    book = openpyxl.load_workbook(reports / "circular-2026-Q3.xlsx")
+    sheet = book.worksheets[0]
+    numbers = [c.value for row in sheet.iter_rows() for c in row if isinstance(c.value, int)]
+    assert numbers, "the circular's counts are numbers in Excel, not text"
+    listed = (reports / "problem-list-2026-11.md").read_text(encoding="utf-8")
+    assert "2026-11-30 23:59" in listed  # as of the year's end, not the star round's clock
+
+    # The year's database is left for the commands the demo suggests.
+    shown = run(
+        "--db",
+        "sqlite:///workflow-year.db",
+        "report",
+        "circular",
+        "--period",
+        "2026-Q3",
+        "--by",
+        "district",
+        cwd=folder,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "2026-Q3" in shown.stdout

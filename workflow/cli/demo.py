@@ -74,6 +74,12 @@ __all__ = [
 DEFAULT_DEMO_DATABASE = "sqlite:///workflow-demo.db"
 """Where the demo writes when given no ``--db``: a file in the current folder."""
 
+DEFAULT_YEAR_DATABASE = "sqlite:///workflow-year.db"
+"""Where the demo's year is played: a file of its own, started afresh each run."""
+
+DEFAULT_REPORTS_FOLDER = "service-express-2026"
+"""Where the year's reports are written."""
+
 WORKFLOW_ID = "enterprise_issue"
 
 # Wuhan's offices keep Beijing time; the clock advances through their office hours.
@@ -1168,13 +1174,61 @@ def _answer_every_call(
     help="Delete the SQLite file first [default: --fresh without --db, --keep with it].",
 )
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option(
+    "--year/--no-year",
+    "with_year",
+    default=True,
+    help="Then play a year of the Service Express and write its reports [default: --year].",
+)
+@click.option(
+    "--year-db",
+    metavar="URL",
+    default=DEFAULT_YEAR_DATABASE,
+    show_default=True,
+    help="The year's database (a SQLite file is started afresh).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(DEFAULT_REPORTS_FOLDER),
+    show_default=True,
+    help="Where the year's reports are written.",
+)
+@click.option(
+    "--problems",
+    "year_problems",
+    type=click.IntRange(10, 5000),
+    default=300,
+    show_default=True,
+    help="Problems raised over the year.",
+)
+@click.option(
+    "--enterprises",
+    type=click.IntRange(5, 200),
+    default=40,
+    show_default=True,
+    help="Enterprises in the generated register.",
+)
 @click.pass_context
-def demo(ctx: click.Context, url: str | None, fresh: bool | None, lang: Lang) -> None:
-    """Play ten enterprise problems through the lifecycle and the escalation ladder.
+def demo(
+    ctx: click.Context,
+    url: str | None,
+    fresh: bool | None,
+    lang: Lang,
+    with_year: bool,
+    year_db: str,
+    out: Path,
+    year_problems: int,
+    enterprises: int,
+) -> None:
+    """Play enterprise problems through the lifecycle, the escalation ladder and a year.
 
-    Seven problems go through the lifecycle; three more are left unanswered
-    across the 2026 National Day holiday, climb the escalation ladder, and
-    reach the monthly review, whose agenda and decisions are shown.
+    Seven problems go through the lifecycle, with the notifications each step
+    causes; three more are left unanswered across the 2026 National Day
+    holiday, climb the escalation ladder, and reach the monthly review, whose
+    agenda and decisions are shown. Then a year of the Service Express is
+    played on a generated register (a few hundred problems, one line per
+    month), a star list is published, and the reports are written to --out.
 
     Sets up for you (the only command that does): creates the database and
     its tables as `workflow db upgrade` would, and uses the shipped
@@ -1287,14 +1341,37 @@ def demo(ctx: click.Context, url: str | None, fresh: bool | None, lang: Lang) ->
     if bad:
         click.echo(f"{bad} item(s) with discrepancies", err=True)
         ctx.exit(1)
+    if with_year:
+        from workflow.cli.demo_year import play_year  # noqa: PLC0415 - keep start-up light
+
+        year_path = sqlite_file(year_db)
+        if year_path is not None:
+            for leftover in (year_path, f"{year_path}-wal", f"{year_path}-shm"):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+        with database_errors():
+            play_year(
+                year_db,
+                out,
+                prefix=prefix,
+                enterprises=enterprises,
+                problems=year_problems,
+                seed=2026,
+            )
     click.echo(
-        f"\nAll {len(items)} items verified. Look around (the database is kept):\n"
+        f"\nAll {len(items)} items verified. Look around (the databases are kept):\n"
         f"  workflow --db {database} list\n"
         f"  workflow --db {database} history {ids['venue']}\n"
         f"  workflow --db {database} events {ids['statistics']} --as unit:unit.ma\n"
         f"  workflow --db {database} history {ids['stage']}\n"
         f"  workflow --db {database} review agenda {MEETING_REVIEW} --period "
         f"{MEETING.strftime('%Y-%m')}"
+        + (
+            f"\n  workflow --db {year_db} report circular --period 2026-Q3 --by district\n"
+            f"  workflow --db {year_db} directory show"
+            if with_year
+            else ""
+        )
     )
 
 
