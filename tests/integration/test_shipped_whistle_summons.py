@@ -153,6 +153,25 @@ def test_guards_say_what_to_fix(walk: Walk) -> None:
 
 
 @ON_SQLITE
+def test_when_no_called_department_takes_it_on_the_district_calls_others(walk: Walk) -> None:
+    item = _whistle(walk, ["u_culture", "u_hr"])
+    not_ours = {**_report("Not our remit: power supply."), "verdict": "disagree"}
+    item = walk.fire(item, "report_in", CULTURE, not_ours)
+    item = walk.fire(item, "report_in", HR, not_ours)
+    assert item.state == "preparing"
+    (clock,) = walk.running(item.id)
+    assert clock.scope == "preparing"  # a fresh working-day clock to call others
+    item = walk.fire(item, "blow_whistle", DISTRICT, {"called_units": ["u_finance"]})
+    latest = max(b.opened_seq for b in walk.engine.branches(item.id))
+    assert [b.unit for b in walk.engine.branches(item.id) if b.opened_seq == latest] == [
+        "u_finance"
+    ]
+    # One agreeing department among others is enough to go on together.
+    item = walk.fire(item, "report_in", FINANCE, _report())
+    assert item.state == "resolving"
+
+
+@ON_SQLITE
 def test_each_called_unit_has_four_hours_and_silence_climbs_the_branch_ladder(
     walk: Walk,
 ) -> None:
