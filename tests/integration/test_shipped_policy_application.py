@@ -173,6 +173,12 @@ def test_a_slow_review_climbs_its_own_ladder_to_the_monthly_meeting(walk: Walk) 
             select(entries.c.review, entries.c.period).where(entries.c.item_id == item.id)
         ).all()
     assert [tuple(r) for r in rows] == [("monthly", "2027-01")]
+    # The level tells the office; the review tells the department its review is on the agenda.
+    last = walk.intents_at(walk.engine.get(item.id))
+    assert [(i.role, i.template, i.kind) for i in last] == [
+        ("office", "escalation", "escalation"),
+        ("authority", "review_agenda", "review"),
+    ]
 
 
 @ON_SQLITE

@@ -206,6 +206,11 @@ def test_each_called_unit_has_four_hours_and_silence_climbs_the_branch_ladder(
     # Two working days after the due time (Wednesday 17:30): the monthly meeting.
     assert walk.tick(utc(4, 9, 29)).claimed == 0
     assert [a.fired for a in walk.tick(utc(4, 9, 30)).actions] == [("monthly_review",)]
+    agenda = walk.intents_at(walk.engine.get(item.id))
+    assert [(i.role, i.template) for i in agenda] == [
+        ("office", "escalation"),
+        ("district_office", "review_agenda"),
+    ]
     assert walk.tick(utc(20, 0)).claimed == 0  # each level once
     assert walk.escalations(item.id) == [
         ("reminder", "fired"),
