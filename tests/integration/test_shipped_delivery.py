@@ -3,7 +3,8 @@
 On a Friday night in quiet hours, the public-opinion workflow's urgent
 notifications go out at once, rendered by the shipped templates in each
 recipient's language and marked urgent; a whistle summons blown at the same
-moment is not urgent, so its messages wait for Monday morning.
+moment is not urgent, so its messages wait for Monday morning. The star-list
+judges, who asked for digests, get one message a day (template ``digest``).
 """
 
 from __future__ import annotations
@@ -115,3 +116,45 @@ def test_urgent_public_opinion_messages_cross_quiet_hours(walk: Walk) -> None:
     ]
     assert not any(m.urgent for m in later)
     assert all("園區用電增容" in m.subject for m in later)
+
+
+@ON_SQLITE
+def test_the_star_judges_get_one_digest_a_day(walk: Walk) -> None:
+    # Two nominations admitted on Monday morning: the judges asked for digests (sample
+    # directory), so each gets ONE message the next morning at 09:00, in their language.
+    walk.clock.set(dt.datetime(2026, 11, 2, 10, 0, tzinfo=SHANGHAI))
+    for name in ("像素工坊游戲", "墨動動畫"):
+        nomination = walk.start(
+            "star_enterprises",
+            person("comm.sun", "commissioner"),
+            {
+                **ENTERPRISE_DATA,
+                "title": f"{name} 2026年下半年",
+                "round": "2026-H2",
+                "recommendation": "Strong growth and original titles.",
+            },
+        )
+        walk.fire(nomination, "admit", person("office.li", "office"), {})
+    inbox = Inbox()
+    dispatcher = _dispatcher(walk, inbox)
+    dispatcher.run_pass()
+    judges = {
+        "fang@judges.example.gov.cn",
+        "shi@judges.example.gov.cn",
+        "yuan@judges.example.gov.cn",
+    }
+    # The commissioner (no digest) hears at once, twice; no judge yet.
+    assert [m.address for m in inbox.sent] == ["sun@office.example.gov.cn"] * 2
+    walk.clock.set(dt.datetime(2026, 11, 3, 8, 59, tzinfo=SHANGHAI))
+    dispatcher.run_pass()
+    assert len(inbox.sent) == 2
+    walk.clock.set(dt.datetime(2026, 11, 3, 9, 0, tzinfo=SHANGHAI))
+    dispatcher.run_pass()
+    digests = inbox.sent[2:]
+    assert sorted(m.address for m in digests) == sorted(judges)
+    by_locale = {m.address: m.locale for m in digests}
+    assert by_locale["yuan@judges.example.gov.cn"] == "en"
+    assert by_locale["fang@judges.example.gov.cn"] == "zh"
+    for message in digests:
+        assert "像素工坊游戲" in message.body
+        assert "墨動動畫" in message.body
