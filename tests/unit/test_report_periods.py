@@ -161,3 +161,21 @@ def test_the_rules_name_events_states_and_a_review_of_the_shipped_definition() -
     revisit = next(spec for spec in definition.spec.events if spec.name == rules.revisit_event)
     verdicts = revisit.input[rules.satisfaction_input].options or {}
     assert set(rules.satisfied_values) < set(verdicts)
+
+
+def test_the_day_counter_agrees_with_the_calendar_in_any_order_of_questions() -> None:
+    import random
+
+    from workflow.reports.days import DayCounter
+    from workflow.schedule.calendar import BusinessCalendar
+
+    calendar = BusinessCalendar()
+    counter = DayCounter(calendar)
+    pick = random.Random(7)
+    base = dt.datetime(2025, 9, 1, tzinfo=dt.UTC)
+    for _ in range(300):  # across National Day, New Year and Spring Festival with 調休
+        start = base + dt.timedelta(hours=pick.randrange(0, 24 * 240))
+        end = start + dt.timedelta(hours=pick.randrange(-48, 24 * 60))
+        assert counter.working_days_between(start, end) == calendar.working_days_between(
+            start, end
+        ), (start, end)

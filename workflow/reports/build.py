@@ -17,6 +17,7 @@ from workflow.errors import DefinitionNotFound
 from workflow.reports import query
 from workflow.reports.assessment import AssessmentWeights, assessment
 from workflow.reports.circular import circular
+from workflow.reports.days import counter_for
 from workflow.reports.dispatch_sheet import agenda_periods, dispatch_sheet
 from workflow.reports.errors import ReportError, UnknownReport
 from workflow.reports.facts import WorkingDays
@@ -81,6 +82,7 @@ def build_report(
             "the engine's calendar cannot count working days (working_days_between); "
             "reports need a BusinessCalendar"
         )
+    calendar = counter_for(calendar)
     with engine.store.read() as tx:
         connection, t = tx.connection, tx.t
         if name == "problem-list":
@@ -101,8 +103,10 @@ def build_report(
                 connection, t, workflow_id, chosen.dispatch_review, periods, as_of
             )
             return dispatch_sheet(rows, wanted, display, chosen, definition, lang)
-        since = wanted.previous().start
-        rows = query.active_rows(connection, t, workflow_id, since, as_of)
+        # The circular compares with the previous period; the assessment does not.
+        since = wanted.previous().start if name == "circular" else wanted.start
+        counted = chosen.counted_steps()
+        rows = query.active_rows(connection, t, workflow_id, since, as_of, steps=counted)
     if name == "circular":
         return circular(rows, wanted, grouping, calendar, display, chosen, definition, lang, as_of)
     return assessment(rows, wanted, calendar, display, chosen, definition, lang, as_of, weights)

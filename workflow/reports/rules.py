@@ -70,6 +70,11 @@ class ReportRules:
     )
     """Item fields behind each grouping (district, unit, sector, enterprise) and the title."""
 
+    def counted_steps(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Return the events and target states of the history rows the figures count."""
+        events = (*self.sign_for_events, *self.reopen_events, self.revisit_event)
+        return tuple(sorted(set(events))), tuple(sorted(set(self.closed_states)))
+
 
 ENTERPRISE_ISSUE = ReportRules(
     sign_for_events=("sign_for",),
