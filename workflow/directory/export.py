@@ -113,12 +113,12 @@ def write_xlsx(register: Register, file: str | os.PathLike[str]) -> Path:
         for cell in sheet[1]:
             cell.font = bold
         sheet.freeze_panes = "A2"
-        for index, column in enumerate(header, start=1):
-            letter = get_column_letter(index)
-            widest = max([_width(column), *(_width(r[index - 1]) for r in rows)])
-            sheet.column_dimensions[letter].width = min(widest + 2, _MAX_WIDTH)
-            for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
+        for cells in sheet.iter_rows(min_row=2):
+            for cell in cells:
                 cell.number_format = "@"
+        for index, column in enumerate(header, start=1):
+            widest = max([_width(column), *(_width(r[index - 1]) for r in rows)])
+            sheet.column_dimensions[get_column_letter(index)].width = min(widest + 2, _MAX_WIDTH)
     path = Path(file)
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook.save(path)
