@@ -246,7 +246,9 @@ def _enterprise(row: _Row) -> Parsed:
     district = row.cells.get("district", "") or None
     links = _links(row, ("contacts", "commissioners"))
     # In column order, so problems read left to right.
-    references = [("district", "districts", (district,))] if district is not None else []
+    references: list[tuple[str, str, tuple[str, ...]]] = (
+        [("district", "districts", (district,))] if district is not None else []
+    )
     references.extend(_person_references(links))
     entry = Enterprise(
         id=_id(row, "enterprises"),
