@@ -20,12 +20,13 @@ score. The default weights are 0.4, 0.3, 0.15 and 0.15.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from workflow.definition.compiled import Definition
 from workflow.reports.circular import GROUP_TITLES, group_figures
 from workflow.reports.errors import ReportError
-from workflow.reports.facts import WorkingDays, item_facts
+from workflow.reports.facts import ItemFacts, WorkingDays, item_facts
 from workflow.reports.figures import GroupFigures, overdue_levels
 from workflow.reports.model import Cell, Chart, Column, Report, Section, Text
 from workflow.reports.names import Lang, Names
@@ -103,8 +104,9 @@ def assessment(
     """Compute the assessment for ``period``: one ranked section per unit, one per district."""
     chosen = weights or AssessmentWeights()
     levels = overdue_levels(definition)
+    facts = item_facts(rows, rules)
     sections = tuple(
-        _section(rows, period, calendar, names, rules, levels, lang, chosen, by)
+        _section(facts, period, calendar, names, rules, levels, lang, chosen, by)
         for by in ("unit", "district")
     )
     return Report(
@@ -121,7 +123,7 @@ def assessment(
 
 
 def _section(
-    rows: ReportRows,
+    facts: Sequence[ItemFacts],
     period: Period,
     calendar: WorkingDays,
     names: Names,
@@ -131,7 +133,7 @@ def _section(
     weights: AssessmentWeights,
     by: str,
 ) -> Section:
-    groups = group_figures(item_facts(rows, rules, by), period, calendar, levels, rules)
+    groups = group_figures(facts, by, period, calendar, levels, rules)
     scored = [(group, result, score(result, weights)) for group, result in groups.items()]
     scored.sort(key=lambda e: (-(e[2] if e[2] is not None else -1.0), -e[1].closed, e[0] or ""))
     lines: list[tuple[Cell, ...]] = [

@@ -37,6 +37,7 @@ TOTAL = Text("合計", "Total")
 
 def group_figures(
     facts: Sequence[ItemFacts],
+    by: str,
     period: Period,
     calendar: WorkingDays,
     levels: Sequence[str],
@@ -44,7 +45,7 @@ def group_figures(
 ) -> dict[str | None, GroupFigures]:
     """Return each group's figures for ``period`` (groups where something happened only)."""
     found = {}
-    for group, members in by_group(facts).items():
+    for group, members in by_group(facts, rules.fields.get(by, by)).items():
         result = figures(members, period, calendar, levels, rules.sign_for_within)
         if result.active:
             found[group] = result
@@ -80,10 +81,10 @@ def circular(
     previous period's start to ``as_of``).
     """
     levels = overdue_levels(definition)
-    facts = item_facts(rows, rules, by)
+    facts = item_facts(rows, rules)
     previous = period.previous()
-    now = group_figures(facts, period, calendar, levels, rules)
-    before = group_figures(facts, previous, calendar, levels, rules)
+    now = group_figures(facts, by, period, calendar, levels, rules)
+    before = group_figures(facts, by, previous, calendar, levels, rules)
     before_rank = {group: place for place, (group, _) in enumerate(ranked(before), start=1)}
     columns = (
         Column("rank", Text("排名", "Rank"), "int"),

@@ -36,8 +36,6 @@ class ItemFacts:
     """The facts about one item the figures are made of."""
 
     item: ItemRow
-    group: str | None
-    """The item's value of the grouping field (None when it has none)."""
     received_at: dt.datetime
     signed_for_at: dt.datetime | None
     """The first sign-for by a unit."""
@@ -52,9 +50,8 @@ class ItemFacts:
     """Each ladder level fired: when, and which."""
 
 
-def item_facts(rows: ReportRows, rules: ReportRules, grouping: str) -> list[ItemFacts]:
-    """Return the facts of each item of ``rows``, grouped by the item field behind ``grouping``."""
-    field = rules.fields.get(grouping, grouping)
+def item_facts(rows: ReportRows, rules: ReportRules) -> list[ItemFacts]:
+    """Return the facts of each item of ``rows``."""
     steps = defaultdict(list)
     for step in rows.history:
         steps[step.item_id].append(step)
@@ -82,11 +79,9 @@ def item_facts(rows: ReportRows, rules: ReportRules, grouping: str) -> list[Item
             if step.event == rules.revisit_event:
                 verdict = (step.input or {}).get(rules.satisfaction_input)
                 revisits.append((step.at, verdict in rules.satisfied_values))
-        value = item.data.get(field)
         found.append(
             ItemFacts(
                 item=item,
-                group=None if value is None or value == "" else str(value),
                 received_at=item.created_at,
                 signed_for_at=min(signed) if signed else None,
                 closed_at=closed_at,
@@ -121,9 +116,10 @@ def ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def by_group(facts: Sequence[ItemFacts]) -> Mapping[str | None, list[ItemFacts]]:
-    """Split facts by group."""
+def by_group(facts: Sequence[ItemFacts], field: str) -> Mapping[str | None, list[ItemFacts]]:
+    """Split facts by the items' value of ``field`` (None for an item without one)."""
     groups: dict[str | None, list[ItemFacts]] = defaultdict(list)
     for fact in facts:
-        groups[fact.group].append(fact)
+        value = fact.item.data.get(field)
+        groups[None if value is None or value == "" else str(value)].append(fact)
     return groups
