@@ -51,13 +51,16 @@ import click
 
 from workflow.cli import db as db_commands
 from workflow.cli import demo as demo_command
+from workflow.cli import diff as diff_command
 from workflow.cli import directory as directory_commands
 from workflow.cli import items as item_commands
 from workflow.cli import outbox as outbox_commands
 from workflow.cli import reports as report_commands
+from workflow.cli import scenarios as scenario_commands
 from workflow.cli import timers as timer_commands
 from workflow.definition.graph import render_svg, to_dot, to_mermaid
 from workflow.definition.loader import Catalog, load_catalog, load_definition
+from workflow.definition.reference import reference_text
 from workflow.definition.schema import schema_text
 from workflow.errors import (
     ConcurrentUpdate,
@@ -280,13 +283,22 @@ def validate(ctx: click.Context, paths: Sequence[str]) -> None:
     is_flag=True,
     help="The schema of a partial (an included file) instead of a whole workflow.",
 )
-def schema(output: str | None, fragment: bool) -> None:
+@click.option(
+    "--reference",
+    is_flag=True,
+    help="The language reference in Markdown (docs/reference.md) instead of the JSON Schema.",
+)
+def schema(output: str | None, fragment: bool, reference: bool) -> None:
     """Print the JSON Schema of the definition language (for editors).
 
     The repository ships both: definitions/workflow.schema.json and, with
-    --fragment, definitions/workflow-fragment.schema.json.
+    --fragment, definitions/workflow-fragment.schema.json. With --reference it
+    prints the language reference generated from the same models
+    (docs/reference.md).
     """
-    text = schema_text(fragment=fragment)
+    if fragment and reference:
+        raise click.UsageError("give --fragment or --reference, not both")
+    text = reference_text() if reference else schema_text(fragment=fragment)
     if output:
         Path(output).write_text(text, encoding="utf-8")
     else:
@@ -342,4 +354,6 @@ main.add_command(_with_exit_codes(timer_commands.daemon))
 main.add_command(_with_exit_codes(timer_commands.review))
 main.add_command(_with_exit_codes(outbox_commands.outbox))
 main.add_command(_with_exit_codes(report_commands.report))
+main.add_command(_with_exit_codes(scenario_commands.test))
 main.add_command(_with_exit_codes(directory_commands.directory))
+main.add_command(_with_exit_codes(diff_command.diff))
