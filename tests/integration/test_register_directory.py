@@ -257,3 +257,16 @@ def test_downgrade_to_0004_drops_the_register(backend: Backend) -> None:
     assert not any(t.startswith(f"{prefix}dir_") for t in inspect(engine).get_table_names())
     upgrade(engine, prefix=prefix)
     assert _register(backend).is_empty()
+
+
+def test_an_import_on_a_host_connection_joins_its_transaction(migrated: Backend) -> None:
+    engine, prefix = migrated.engine, migrated.prefix
+    with engine.connect() as conn:
+        conn.begin()
+        import_directory(conn, [SAMPLE], prefix=prefix)
+        assert count_entries(conn, tables_for(prefix))["people"] > 0
+        conn.rollback()
+    assert _register(migrated).is_empty()
+    with engine.connect() as conn, conn.begin():
+        import_directory(conn, [SAMPLE], prefix=prefix)
+    assert not _register(migrated).is_empty()

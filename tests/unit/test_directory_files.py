@@ -310,3 +310,39 @@ def test_the_generated_register_is_valid_and_repeatable() -> None:
         "opinion_monitors",
         "star_judges",
     }
+
+
+def test_a_workbook_reports_problems_by_sheet(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    first = workbook.active
+    assert first is not None
+    first.title = "enterprises"
+    first.append(["ID", "Name_zh", "credit_code", "sector"])
+    first.append(["e_one", "一號", "91350100M000100Y43", "animation_games"])
+    first.append([None, None, None, None])  # an empty row is skipped, but still counted
+    first.append(["e_two", "二號", 913501001000100, "Online audio-visual"])
+    people = workbook.create_sheet("人員")
+    people.append(["id", "name", "address.office_robot", "digest"])
+    people.append(["p.one", "一", 13800000001, True])
+    workbook.create_sheet("notes").append(["anything"])
+    path = tmp_path / "register.xlsx"
+    workbook.save(path)
+
+    found = problems_of([path])
+    assert [(p.sheet, p.row, p.column) for p in found] == [
+        ("enterprises", 4, "credit_code"),
+        ("notes", 0, ""),
+    ]
+    assert str(found[0]).startswith(f"{path} [enterprises], row 4, column credit_code: ")
+    assert "18 characters, not 15" in found[0].message
+
+    first.delete_rows(4)
+    workbook.remove(workbook["notes"])
+    workbook.save(path)
+    entries = {e.entry.id: e.entry for e in read_directory_files([path])}
+    # A number typed into a cell reads back as the digits (a mobile number).
+    assert entries["p.one"].addresses == {"office_robot": "13800000001"}  # type: ignore[union-attr]
+    assert entries["p.one"].digest is True  # type: ignore[union-attr]
+    assert entries["e_one"].name_zh == "一號"  # type: ignore[union-attr]

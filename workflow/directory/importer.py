@@ -53,8 +53,13 @@ def read_directory_files(paths: Iterable[str | os.PathLike[str]]) -> list[Parsed
     """Read and judge every file; raise :class:`DirectoryImportError` with every problem."""
     entries, problems = _read(paths)
     if problems:
-        raise DirectoryImportError(problems)
+        raise DirectoryImportError(_in_reading_order(problems))
     return entries
+
+
+def _in_reading_order(problems: Iterable[ImportProblem]) -> list[ImportProblem]:
+    """Each row's problems together, rows in order (a stable sort keeps columns in order)."""
+    return sorted(problems, key=lambda p: (p.file, p.sheet, p.row))
 
 
 def _read(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Parsed], list[ImportProblem]]:
@@ -141,11 +146,7 @@ def _write(
     )
     with context as conn:
         existing = None if replace else existing_entries(conn, t)
-        # Each row's problems together, rows in order (a stable sort keeps columns in order).
-        every = sorted(
-            [*problems, *check_entries(entries, existing)],
-            key=lambda p: (p.file, p.sheet, p.row),
-        )
+        every = _in_reading_order([*problems, *check_entries(entries, existing)])
         if every:
             raise DirectoryImportError(every)
         by_kind: dict[str, list[Entry]] = {kind: [] for kind in KINDS}
