@@ -45,6 +45,7 @@ from workflow.core.values import (
     DueOutcome,
     HistoryEntry,
     ItemSnapshot,
+    stored_form,
 )
 from workflow.definition.compiled import Definition
 from workflow.definition.expr import EvaluationError
@@ -876,7 +877,9 @@ class Core:
             for name, value in level.set.items():
                 if isinstance(value, str):
                     try:
-                        data[name] = definition.expressions[(*base, "set", name)].evaluate(context)
+                        data[name] = stored_form(
+                            definition.expressions[(*base, "set", name)].evaluate(context)
+                        )
                     except EvaluationError:
                         log.warning("level %s: could not evaluate set.%s", level.name, name)
                 else:

@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from transitions import EventData, Machine, MachineError
 
+from workflow.core.values import stored_form
 from workflow.definition.compiled import Definition
 from workflow.definition.expr import CompiledExpression, EvaluationError
 from workflow.definition.model import Choice, EffectSpec, EventSpec, GuardSpec
@@ -269,7 +270,7 @@ def _value(target: CompiledExpression | Any, run: Run, name: str) -> Any:
     if not isinstance(target, CompiledExpression):
         return target
     try:
-        return _evaluate(target, run)
+        return stored_form(_evaluate(target, run))
     except EvaluationError as error:
         raise EffectFailed(name, error.message) from None
 

@@ -18,7 +18,24 @@ __all__ = [
     "HistoryEntry",
     "ItemSnapshot",
     "NotificationIntent",
+    "stored_form",
 ]
+
+
+def stored_form(value: Any) -> Any:
+    """Return ``value`` as item data stores it: JSON types, dates and times as ISO text.
+
+    The expression language works with real dates (an input of type ``date``
+    is a :class:`datetime.date` inside an expression); whatever an effect
+    computes is turned back into the stored form before it joins the data.
+    """
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): stored_form(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [stored_form(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
