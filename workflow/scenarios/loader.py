@@ -161,6 +161,8 @@ def load_scenario_file(path: str, text: str | None = None) -> LoadedFile:
         raise ScenarioFileError(
             [Problem(path, 1, 1, "a scenario file is a mapping: workflow, scenarios")]
         )
+    # Top-level `x-` keys only hold YAML anchors, as in definitions.
+    data = {k: v for k, v in data.items() if not k.startswith("x-")}
     try:
         spec = ScenarioFile.model_validate(data)
     except ValidationError as error:
