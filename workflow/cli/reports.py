@@ -98,15 +98,13 @@ def report(
     workflow_id: str,
     weights: str | None,
 ) -> None:
-    r"""Make report NAME for a period.
+    """Make report NAME for a period (docs/reports.md defines every figure).
 
-    \b
-    problem-list    open items by responsible unit (問題清單)
-    dispatch-sheet  items before the city leaders, with history and decisions (季調度)
-    circular        figures per district, unit or sector, ranked (通報)
-    assessment      year-end scores per unit and district (年考核)
-
-    See docs/reports.md for what each figure means.
+    NAME is problem-list (問題清單: open items by responsible unit),
+    dispatch-sheet (季調度: items before the city leaders, with history and
+    decisions), circular (通報: figures per district, unit or sector, ranked
+    against the previous period) or assessment (年考核: year-end scores per
+    unit and district).
     """
     from workflow.reports import (  # noqa: PLC0415 - keep start-up light
         NameDirectory,
