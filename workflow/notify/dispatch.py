@@ -63,6 +63,8 @@ from workflow.store.outbox import NewMessage, OutboxRow
 if TYPE_CHECKING:
     from workflow.app import Engine
     from workflow.core.ports import Clock
+    from workflow.core.values import ItemSnapshot
+    from workflow.definition.compiled import Definition
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -250,6 +252,7 @@ class Dispatcher:
             else _weekday
         )
         self._stopping = threading.Event()
+        self._definitions: dict[str, Definition] = {}
 
     # -- the pass ---------------------------------------------------------------------------
 
@@ -397,12 +400,13 @@ class Dispatcher:
                 state.unroutable.append(row.id)
                 log.warning("intent %s (item %s) is unroutable: %s", row.id, row.item_id, reason)
                 return
+            remark = self.redact(note) if note else None
             with self._writing(now if explicit else None, now) as (connection, moment):
                 t = self.engine.store.tables
-                if not outbox.expand(connection, t, row.id, state.token, messages, moment):
+                if not outbox.expand(
+                    connection, t, row.id, state.token, messages, moment, remark=remark
+                ):
                     raise _LeaseLost
-                if note:
-                    outbox.note(connection, t, row.id, self.redact(note))
         except _LeaseLost:
             state.lost.append(row.id)
             log.warning("intent %s: lease lost, rolled back (another dispatcher has it)", row.id)
@@ -438,7 +442,7 @@ class Dispatcher:
             raise _Unroutable("the intent names no item, so its role cannot be resolved")
         try:
             item = self.engine.get(row.item_id)
-            definition = self.engine.definition(item)
+            definition = self._definition(item)
         except ItemNotFound:
             raise _Unroutable(f"item {row.item_id} does not exist") from None
         except WorkflowError as error:
@@ -496,6 +500,18 @@ class Dispatcher:
         if unreached:
             note = f"no channel reaches {', '.join(unreached)} (role {role!r})"
         return messages, note
+
+    def _definition(self, item: ItemSnapshot) -> Definition:
+        """Return the definition version the item is pinned to, asking the engine once per hash.
+
+        A hash names one exact definition forever, so what the engine said for it
+        holds for the dispatcher's life; asking again would open a transaction
+        per intent for nothing.
+        """
+        found = self._definitions.get(item.definition_hash)
+        if found is None:
+            found = self._definitions[item.definition_hash] = self.engine.definition(item)
+        return found
 
     def _routes(self, recipient: Recipient) -> list[tuple[str, str]]:
         """Return (channel, address) for every configured channel that reaches the person."""
@@ -757,6 +773,7 @@ class Dispatcher:
                     duration_ms=duration_ms,
                     error=error,
                     next_attempt_at=next_at,
+                    digest=row.kind == "digest",
                 )
                 if not recorded:
                     raise _LeaseLost

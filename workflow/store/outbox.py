@@ -22,17 +22,40 @@ rolls back: a dispatcher that lost its lease (it stalled, and another took
 the row) commits nothing.
 
 Times are aware UTC datetimes in and out.
+
+The per-row statements (an intent's expansion, a delivery's outcome) are
+built once per set of tables with bind parameters (:class:`_Statements`):
+building a Core statement costs more than running it (coercing every column
+and value, then computing its cache key), while a statement built once is
+compiled once per dialect and found in SQLAlchemy's compiled cache by its
+memoized key afterwards (``bench/dispatch_bench.py`` measures the pass).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
+import weakref
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, Select, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Row,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from workflow.errors import StoreError
 from workflow.store.schema import OUTBOX_OPEN, Tables
@@ -80,6 +103,99 @@ KEY_LIMIT = 128
 """The longest idempotency key the column holds; longer ones are shortened with a hash."""
 
 _OPEN = text(OUTBOX_OPEN)
+
+_MYSQL_NAMES = ("mysql", "mariadb")
+
+
+class _Statements:
+    """The per-row statements of a pass, built once for one set of tables.
+
+    Bind names start with ``w_``: names of columns are the SET and VALUES keys.
+    """
+
+    def __init__(self, o: Table, a: Table) -> None:
+        token = bindparam("w_token", type_=o.c.lease_token.type)
+        row_id = bindparam("w_id", type_=o.c.id.type)
+        error = bindparam("w_error", type_=o.c.last_error.type)
+        now = bindparam("w_now", type_=o.c.sent_at.type)
+        released = {"lease_token": None, "lease_until": None}
+        # An intent's end: expanded (error None) or unroutable (the reason).
+        self.close_intent: Update = (
+            update(o)
+            .where(o.c.id == row_id, o.c.lease_token == token)
+            .values(
+                status=bindparam("w_status", type_=o.c.status.type),
+                next_attempt_at=None,
+                last_error=error,
+                **released,
+            )
+        )
+        self.note: Update = update(o).where(o.c.id == row_id).values(last_error=error)
+        # A delivery's outcome, one statement per outcome (each sets what it did before).
+        leased = update(o).where(
+            o.c.id == row_id, o.c.lease_token == token, o.c.status == "pending"
+        )
+        counted = {"attempts": o.c.attempts + 1, **released}
+        self.finish: dict[str, Update] = {
+            "sent": leased.values(
+                status="sent", sent_at=now, next_attempt_at=None, last_error=None, **counted
+            ),
+            "failed": leased.values(
+                status="pending",
+                next_attempt_at=bindparam("w_next", type_=o.c.next_attempt_at.type),
+                last_error=error,
+                **counted,
+            ),
+            "dead": leased.values(status="dead", next_attempt_at=None, last_error=error, **counted),
+        }
+        members = update(o).where(o.c.digest_id == row_id, o.c.status == "batched")
+        self.members: dict[str, Update] = {
+            "sent": members.values(status="sent", sent_at=now),
+            "dead": members.values(status="dead"),
+        }
+        # The attempt's number follows the last on record (not the row's ``attempts``,
+        # which a retry by hand resets while the attempts stay).
+        self.last_attempt: Select[Any] = select(func.coalesce(func.max(a.c.attempt), 0)).where(
+            a.c.outbox_id == row_id
+        )
+        self.insert_attempt: Insert = insert(a)
+        outbox_id = bindparam("w_id", type_=a.c.outbox_id.type)
+        numbered = select(
+            outbox_id,
+            func.coalesce(func.max(a.c.attempt), 0) + 1,
+            bindparam("w_at", type_=a.c.at.type),
+            bindparam("w_outcome", type_=a.c.outcome.type),
+            bindparam("w_error", type_=a.c.error.type),
+            bindparam("w_duration", type_=a.c.duration_ms.type),
+        ).where(a.c.outbox_id == outbox_id)
+        self.insert_numbered_attempt: Insert = insert(a).from_select(
+            ["outbox_id", "attempt", "at", "outcome", "error", "duration_ms"], numbered
+        )
+        self._insert_ignore: dict[str, Insert] = {}
+        self._outbox = o
+
+    def insert_ignore(self, connection: Connection) -> Insert:
+        """Return the outbox's insert-or-ignore for the connection's dialect."""
+        name = connection.dialect.name
+        statement = self._insert_ignore.get(name)
+        if statement is None:
+            statement = self._insert_ignore[name] = insert_ignore(connection, self._outbox)
+        return statement
+
+
+_built: weakref.WeakKeyDictionary[Table, _Statements] = weakref.WeakKeyDictionary()
+_building = threading.Lock()
+
+
+def _statements(t: Tables) -> _Statements:
+    """Return the per-row statements for ``t`` (built at the first use)."""
+    found = _built.get(t.outbox)
+    if found is None:
+        with _building:
+            found = _built.get(t.outbox)
+            if found is None:
+                found = _built[t.outbox] = _Statements(t.outbox, t.outbox_attempts)
+    return found
 
 
 def message_key(*parts: str) -> str:
@@ -304,30 +420,32 @@ def expand(
     token: str,
     messages: Sequence[NewMessage],
     now: dt.datetime,
+    *,
+    remark: str | None = None,
 ) -> bool:
     """Insert an intent's messages and mark it ``expanded``; False if the lease is lost.
 
     A message whose key is already there (the same intent expanded before a
-    crash, by a dispatcher whose commit then failed) is skipped. On False the
-    caller rolls back.
+    crash, by a dispatcher whose commit then failed) is skipped. ``remark``
+    goes to the intent's ``last_error`` (as :func:`note` would put it: say,
+    who it could not reach), else that is cleared. On False the caller
+    rolls back.
     """
-    o = t.outbox
+    s = _statements(t)
     marked = connection.execute(
-        update(o)
-        .where(o.c.id == intent_id, o.c.lease_token == token)
-        .values(
-            status="expanded",
-            lease_token=None,
-            lease_until=None,
-            next_attempt_at=None,
-            last_error=None,
-        )
+        s.close_intent,
+        {
+            "w_id": intent_id,
+            "w_token": token,
+            "w_status": "expanded",
+            "w_error": remark[:4000] if remark else None,
+        },
     )
     if marked.rowcount != 1:
         return False
     if messages:
         connection.execute(
-            insert_ignore(connection, o),
+            s.insert_ignore(connection),
             [_message_values(m, now, parent_id=intent_id) for m in messages],
         )
     return True
@@ -341,25 +459,16 @@ def mark_unroutable(
     The row stays visible (``workflow outbox list --status unroutable``) and
     can be expanded again after the directory is fixed (:func:`retry`).
     """
-    o = t.outbox
     result = connection.execute(
-        update(o)
-        .where(o.c.id == intent_id, o.c.lease_token == token)
-        .values(
-            status="unroutable",
-            lease_token=None,
-            lease_until=None,
-            next_attempt_at=None,
-            last_error=error[:4000],
-        )
+        _statements(t).close_intent,
+        {"w_id": intent_id, "w_token": token, "w_status": "unroutable", "w_error": error[:4000]},
     )
     return bool(result.rowcount == 1)
 
 
 def note(connection: Connection, t: Tables, row_id: int, text: str) -> None:
     """Set a row's ``last_error`` to a remark (an expanded intent that missed some people)."""
-    o = t.outbox
-    connection.execute(update(o).where(o.c.id == row_id).values(last_error=text[:4000]))
+    connection.execute(_statements(t).note, {"w_id": row_id, "w_error": text[:4000]})
 
 
 # --- digests ----------------------------------------------------------------------
@@ -383,7 +492,7 @@ def compose_digest(
     if not member_ids:
         raise ValueError("a digest needs at least one message")
     values = _message_values(digest, now, kind="digest")
-    connection.execute(insert_ignore(connection, o), values)
+    connection.execute(_statements(t).insert_ignore(connection), values)
     digest_id = connection.execute(
         select(o.c.id).where(o.c.idempotency_key == digest.key)
     ).scalar_one()
@@ -420,58 +529,61 @@ def finish(
     duration_ms: int,
     error: str | None = None,
     next_attempt_at: dt.datetime | None = None,
+    digest: bool = True,
 ) -> bool:
     """Record one delivery attempt and its outcome; False if the lease is no longer ``token``'s.
 
     ``sent``: the row is sent (and so are the messages of a digest);
     ``failed``: back to pending until ``next_attempt_at``; ``dead``: given up
-    (a digest's messages with it). ``error`` must already be redacted. Only
-    the lease token is checked, not its end: a send that outlasted its lease
-    is still recorded unless another dispatcher has taken the row since. On
-    False the caller rolls back.
+    (a digest's messages with it). ``digest=False`` says the row is a plain
+    message (no message is ever batched into one), sparing that update.
+    ``error`` must already be redacted. Only the lease token is checked, not
+    its end: a send that outlasted its lease is still recorded unless another
+    dispatcher has taken the row since. On False the caller rolls back.
     """
-    o, a = t.outbox, t.outbox_attempts
-    values: dict[str, Any] = {
-        "attempts": o.c.attempts + 1,
-        "lease_token": None,
-        "lease_until": None,
-    }
-    if outcome == "sent":
-        values.update(status="sent", sent_at=now, next_attempt_at=None, last_error=None)
-    elif outcome == "failed":
-        if next_attempt_at is None:
-            raise ValueError("a failed attempt needs the time of the next one")
-        values.update(status="pending", next_attempt_at=next_attempt_at, last_error=error)
-    else:
-        values.update(status="dead", next_attempt_at=None, last_error=error)
+    if outcome == "failed" and next_attempt_at is None:
+        raise ValueError("a failed attempt needs the time of the next one")
+    s = _statements(t)
     result = connection.execute(
-        update(o)
-        .where(o.c.id == row_id, o.c.lease_token == token, o.c.status == "pending")
-        .values(values)
+        s.finish[outcome],
+        {
+            "w_id": row_id,
+            "w_token": token,
+            "w_now": now,
+            "w_next": next_attempt_at,
+            "w_error": None if outcome == "sent" else error,
+        },
     )
     if result.rowcount != 1:
         return False
-    number = connection.execute(
-        select(func.coalesce(func.max(a.c.attempt), 0)).where(a.c.outbox_id == row_id)
-    ).scalar_one()
-    connection.execute(
-        insert(a),
-        {
-            "outbox_id": row_id,
-            "attempt": int(number) + 1,
-            "at": now,
-            "outcome": outcome,
-            "error": error,
-            "duration_ms": max(0, duration_ms),
-        },
-    )
-    if outcome in ("sent", "dead"):
-        member_values: dict[str, Any] = {"status": outcome}
-        if outcome == "sent":
-            member_values["sent_at"] = now
+    attempt = {
+        "w_at": now,
+        "w_outcome": outcome,
+        "w_error": error,
+        "w_duration": max(0, duration_ms),
+    }
+    if connection.dialect.name in _MYSQL_NAMES:
+        # Two statements: under REPEATABLE READ, InnoDB's INSERT ... SELECT locks
+        # the index range it reads, gap included; two dispatchers recording first
+        # attempts of neighbouring rows could then deadlock inserting into that gap.
+        number = connection.execute(s.last_attempt, {"w_id": row_id}).scalar_one()
         connection.execute(
-            update(o).where(o.c.digest_id == row_id, o.c.status == "batched").values(member_values)
+            s.insert_attempt,
+            {
+                "outbox_id": row_id,
+                "attempt": int(number) + 1,
+                "at": now,
+                "outcome": outcome,
+                "error": error,
+                "duration_ms": max(0, duration_ms),
+            },
         )
+    else:
+        # The number and the row in one round trip; the outbox row's update above
+        # holds it against any other recorder until this transaction ends.
+        connection.execute(s.insert_numbered_attempt, {"w_id": row_id, **attempt})
+    if digest and outcome in ("sent", "dead"):
+        connection.execute(s.members[outcome], {"w_id": row_id, "w_now": now})
     return True
 
 
