@@ -64,6 +64,7 @@ from workflow.store.sql import create_database_engine
 
 if TYPE_CHECKING:
     from workflow.notify.dispatch import Dispatcher, DispatchReport, dispatch_once
+    from workflow.scenarios import RunResults, run_scenarios
 
 __all__ = [
     "Actor",
@@ -105,6 +106,7 @@ __all__ = [
     "RegisterDirectory",
     "Report",
     "ReportError",
+    "RunResults",
     "SchemaOutOfDate",
     "SourceFile",
     "StaticDirectory",
@@ -136,11 +138,13 @@ __all__ = [
     "load_definitions",
     "render_report",
     "run_daemon",
+    "run_scenarios",
     "shipped_definitions",
     "upgrade",
 ]
 
 _NOTIFY = ("DispatchReport", "Dispatcher", "dispatch_once")
+_SCENARIOS = ("RunResults", "run_scenarios")
 
 
 def __getattr__(name: str) -> Any:
@@ -152,4 +156,9 @@ def __getattr__(name: str) -> Any:
         from workflow.notify import dispatch  # noqa: PLC0415
 
         return getattr(dispatch, name)
+    if name in _SCENARIOS:
+        # The scenario runner uses the dispatcher: lazily too, for the same cycle.
+        from workflow import scenarios  # noqa: PLC0415
+
+        return getattr(scenarios, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

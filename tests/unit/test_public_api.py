@@ -41,3 +41,9 @@ def test_the_directory_register_is_public() -> None:
     ):
         assert name in workflow.__all__, name
     assert issubclass(workflow.DirectoryImportError, workflow.WorkflowError)
+
+
+def test_scenario_tests_are_public() -> None:
+    # Hosts with their own definitions run their scenario files from their own test suites.
+    assert {"run_scenarios", "RunResults"} <= set(workflow.__all__)
+    assert workflow.run_scenarios.__module__ == "workflow.scenarios.runner"

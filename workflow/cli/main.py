@@ -75,6 +75,7 @@ from workflow.errors import (
     UnknownEvent,
     WorkflowError,
 )
+from workflow.scenarios.loader import check_scenario_files
 
 __all__ = [
     "EXIT_CONFLICT",
@@ -254,10 +255,13 @@ def validate(ctx: click.Context, paths: Sequence[str]) -> None:
     """Check definition files and print every problem as FILE:LINE:COLUMN: message.
 
     PATHS are files or folders (default: the definitions folder). Exits 1 if
-    any problem is found.
+    any problem is found. Scenario files in the folders' ``_scenarios/`` are
+    checked too (their format and the names they use), not run.
     """
     targets = [_display(p) for p in (paths or [ctx.obj["definitions"]])]
     catalog, problems = load_catalog(targets)
+    scenario_files, scenario_problems = check_scenario_files(targets, catalog)
+    problems = sorted([*problems, *scenario_problems])
     for problem in problems:
         click.echo(str(problem))
     if problems:
@@ -272,6 +276,8 @@ def validate(ctx: click.Context, paths: Sequence[str]) -> None:
             err=True,
         )
     click.echo(f"{len(catalog)} definition(s) valid", err=True)
+    if scenario_files:
+        click.echo(f"{scenario_files} scenario file(s) valid", err=True)
 
 
 @main.command()

@@ -30,6 +30,7 @@ __all__ = [
     "LoadedFile",
     "ScenarioFileError",
     "check_names",
+    "check_scenario_files",
     "definitions_folder",
     "find_scenario_files",
     "load_scenario_file",
@@ -235,3 +236,21 @@ def check_names(loaded: LoadedFile, catalog: Catalog) -> list[Problem]:
                     )
                 )
     return problems
+
+
+def check_scenario_files(folders: Iterable[str], catalog: Catalog) -> tuple[int, list[Problem]]:
+    """Check the scenario files in ``folders`` (for ``workflow validate``) without running them.
+
+    Only folders are searched: a file named on the command line is a
+    definition there. Returns how many files were checked and their problems.
+    """
+    files, _ = find_scenario_files(p for p in folders if FsPath(p).is_dir())
+    problems: list[Problem] = []
+    for file in files:
+        try:
+            loaded = load_scenario_file(file)
+        except DefinitionError as error:
+            problems.extend(error.problems)
+            continue
+        problems.extend(check_names(loaded, catalog))
+    return len(files), problems
