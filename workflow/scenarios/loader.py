@@ -157,6 +157,12 @@ def load_scenario_file(path: str, text: str | None = None) -> LoadedFile:
         document = read_yaml(path, text)
     except DefinitionError as error:
         raise ScenarioFileError(error.problems) from None
+    except RecursionError:
+        # The shared reader recurses into a node that holds an alias of itself
+        # (`&a [*a]` at the top level) instead of refusing it.
+        raise ScenarioFileError(
+            [Problem(path, 1, 1, "the YAML holds a node that contains itself (an alias loop)")]
+        ) from None
     data = document.data
     if not isinstance(data, dict):
         raise ScenarioFileError(

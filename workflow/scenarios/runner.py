@@ -35,7 +35,7 @@ from workflow.core.deadlines import ladder_for
 from workflow.core.ports import Directory
 from workflow.core.values import Actor
 from workflow.definition.compiled import Definition
-from workflow.definition.loader import Catalog, load_catalog
+from workflow.definition.loader import Catalog, find_definition_files, load_catalog
 from workflow.definition.yamlsource import Path
 from workflow.directory.static import StaticDirectory
 from workflow.errors import DefinitionError, Problem, Refused, WorkflowError
@@ -132,7 +132,9 @@ class _Context:
 
     def catalog(self, folder: str) -> tuple[Catalog | None, list[Problem]]:
         if folder not in self.catalogs:
-            catalog, problems = load_catalog([folder])
+            # A folder of scenarios alone tests the shipped definitions.
+            found, _ = find_definition_files([folder])
+            catalog, problems = load_catalog([folder if found else shipped_definitions()])
             self.catalogs[folder] = (None if problems else catalog, problems)
         return self.catalogs[folder]
 
