@@ -206,8 +206,8 @@ def test_mermaid_structure(definition: Definition) -> None:
     expected = [
         # Mermaid cannot loop a composite state: group-wide internal events join its label.
         '    state "Handling<br/>↻ Remind [Applicant]" as handling {',
-        '        state "Assigned<br/>48 h" as assigned',
-        '        state "Working<br/>10 working days (clock from sign_for)" as working',
+        '        state "Assigned<br/>⏱ 48 h" as assigned',
+        '        state "Working<br/>⏱ 10 working days (clock from sign_for)" as working',
         '        state "Consultation<br/>joint꞉ at least 2, 1 calendar day per branch" as consult',
         "        note right of consult : answer꞉ Give opinion [unit] ✎ reason",
         "        assigned --> working : Sign for [Officer]",
@@ -241,7 +241,7 @@ def test_mermaid_chinese_labels(definition: Definition) -> None:
     zh = to_mermaid(definition, lang="zh")
     en = to_mermaid(definition, lang="en")
     assert 'title: "施工許可 · v2"' in zh
-    assert '        state "辦理<br/>10 個工作日（自 sign_for 起算）" as working' in zh
+    assert '        state "辦理<br/>⏱ 10 個工作日（自 sign_for 起算）" as working' in zh
     assert "    working --> rejected : 決定 [經辦人]（否則）<br/>駁回 [經辦人] ✎ 需填理由" in zh
     assert "        consult --> working : 會辦完成（若 joint.disagreed › 0）" in zh
     assert "會辦：至少 2 家" in zh
@@ -282,7 +282,7 @@ def test_dot_content(definition: Definition) -> None:
     assert '"approved" [label=<Approved>, peripheries=2];' in dot
     assert (
         '"working" [label=<Working<BR/><FONT POINT-SIZE="10">'
-        "10 working days (clock from sign_for)</FONT>>];"
+        "⏱ 10 working days (clock from sign_for)</FONT>>];"
     ) in dot
     assert (
         '"assigned" -> "suspended" [label=<Suspend [Officer] ✎ reason>, ltail="cluster_handling"];'

@@ -1,10 +1,19 @@
 """Draw a definition's lifecycle as Mermaid, Graphviz DOT or SVG.
 
 The three outputs carry the same content: every state with its label in the
-chosen language and its time limit, groups as nested boxes, every event as an
-edge labelled with who may fire it, and the automatic exits of joint-handling
-states. Output is deterministic (declaration order throughout, no set
-iteration), so diagrams can be committed and diffed next to the YAML.
+chosen language and its time limit (⏱), groups as nested boxes, every event
+as an edge labelled with who may fire it, the automatic exits of
+joint-handling states, and the escalation ladders (⚠): a state's own ladder
+on the state, the workflow's ladder once, in a legend box. Output is
+deterministic (declaration order throughout, no set iteration), so diagrams
+can be committed and diffed next to the YAML.
+
+Given an :class:`ItemPath` (the moves of one item's history), the drawing
+also highlights the path the item took: the states it visited and the one it
+is in, and the transitions it made, each label numbered with the steps that
+took it (``▶ 1, 4``). Mermaid state diagrams have no ``linkStyle``, so there
+the numbered labels carry the order and ``classDef`` colours the states; DOT
+colours and thickens the edges too.
 
 Events that share a source and a target are drawn as one edge with one label
 line per event: a 15-state lifecycle otherwise turns into a bundle of
@@ -16,9 +25,9 @@ from __future__ import annotations
 import html
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from workflow.errors import WorkflowError
 
@@ -28,8 +37,11 @@ if TYPE_CHECKING:
     from workflow.definition.model import (
         Choice,
         DeadlineSpec,
+        DeadlineUnit,
+        EscalationSpec,
         EventSpec,
         JointSpec,
+        LevelSpec,
         LocalText,
         StateSpec,
     )
@@ -38,6 +50,8 @@ __all__ = [
     "FORMATS",
     "GraphvizFailed",
     "GraphvizMissing",
+    "ItemPath",
+    "PathStep",
     "render_svg",
     "to_dot",
     "to_mermaid",
@@ -50,12 +64,22 @@ _CONDITION_MAX = 40
 _STDERR_LINES = 10
 _FONT = "Helvetica,Arial,sans-serif"
 _START = "__start__"  # identifiers start with a letter, so this cannot clash with a state
+_LADDER = "Ladder"  # identifiers are lower-case, so this cannot clash with a state either
+_VISITED_FILL, _VISITED_LINE = "#fff3bf", "#f08c00"
+_CURRENT_FILL, _CURRENT_LINE = "#ffd43b", "#e8590c"
 
 _TEXTS: Mapping[str, Mapping[str, str]] = {
     "en": {
         "working_days": "{n} working day{s}",
         "calendar_days": "{n} calendar day{s}",
         "hours": "{n} h",
+        "deadline": "⏱ {deadline}",
+        "short_working_days": "{n} wd",
+        "short_calendar_days": "{n} d",
+        "short_hours": "{n} h",
+        "ladder": "⚠ escalation ladder",
+        "ladder_units": "⚠ escalation ladder (in each time limit's unit)",
+        "step": "▶ {steps} ",
         "clock_from": " (clock from {event})",
         "paused": "⏸ clock paused",
         "joint": "joint: {rule}",
@@ -74,6 +98,13 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         "working_days": "{n} 個工作日",
         "calendar_days": "{n} 個自然日",
         "hours": "{n} 小時",
+        "deadline": "⏱ {deadline}",
+        "short_working_days": "{n} 工作日",
+        "short_calendar_days": "{n} 天",
+        "short_hours": "{n} 小時",
+        "ladder": "⚠ 督辦階梯",
+        "ladder_units": "⚠ 督辦階梯（按各時限的單位）",  # noqa: RUF001 - Chinese punctuation
+        "step": "▶ {steps} ",
         "clock_from": "（自 {event} 起算）",  # noqa: RUF001 - Chinese punctuation
         "paused": "⏸ 暫停計時",
         "joint": "會辦：{rule}",  # noqa: RUF001 - Chinese punctuation
@@ -135,6 +166,59 @@ class GraphvizFailed(WorkflowError):
         super().__init__(f"{message}: {stderr}" if stderr else message)
 
 
+class HistoryRow(Protocol):
+    """What drawing a path reads of a history row (:class:`workflow.HistoryEntry` has it)."""
+
+    @property
+    def seq(self) -> int:
+        """The row's number in the item's history, from 1."""
+
+    @property
+    def event(self) -> str:
+        """The event, or an engine move (``@joint_complete``, ``@migrate``, …)."""
+
+    @property
+    def from_state(self) -> str | None:
+        """The state left; None for the row that started the item."""
+
+    @property
+    def to_state(self) -> str:
+        """The state entered."""
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """One row of an item's history as a move: its number, event, and the states it joins."""
+
+    seq: int
+    event: str
+    source: str | None
+    target: str
+
+
+@dataclass(frozen=True)
+class ItemPath:
+    """The moves one item made, oldest first, to be highlighted on its lifecycle."""
+
+    steps: tuple[PathStep, ...]
+
+    @classmethod
+    def from_history(cls, rows: Iterable[HistoryRow]) -> ItemPath:
+        """Return the path of an item's history rows (``Engine.history``)."""
+        return cls(
+            tuple(PathStep(row.seq, row.event, row.from_state, row.to_state) for row in rows)
+        )
+
+    @property
+    def current(self) -> str | None:
+        """The state the item is in (the last row's), or None for an empty history."""
+        return self.steps[-1].target if self.steps else None
+
+    def visited(self) -> tuple[str, ...]:
+        """Return the states the item has been in, in the order it first entered them."""
+        return tuple(dict.fromkeys(step.target for step in self.steps))
+
+
 @dataclass(frozen=True)
 class _Edge:
     """One arrow: every event (or joint completion) from ``source`` to ``target``."""
@@ -143,12 +227,14 @@ class _Edge:
     target: str
     labels: tuple[str, ...]
     joint: bool
+    events: tuple[frozenset[str], ...] = ()
+    """The events each label stands for (several events may read alike)."""
 
 
 class _Drawing:
     """The language-chosen texts of one definition, shared by both renderers."""
 
-    def __init__(self, definition: Definition, lang: str) -> None:
+    def __init__(self, definition: Definition, lang: str, path: ItemPath | None = None) -> None:
         if lang not in _TEXTS:
             raise ValueError(f"unknown diagram language {lang!r}; use one of: en, zh")
         self.definition = definition
@@ -165,6 +251,78 @@ class _Drawing:
                 loops.extend(f"↻ {label}" for label in edge.labels)
             else:
                 self.edges.append(edge)
+        self.path = path
+        # Per edge, per label: the history rows that took it.
+        self.taken: dict[int, dict[int, list[int]]] = {}
+        self.started = False
+        for step in path.steps if path else ():
+            if step.source is None:
+                self.started = True
+                continue
+            found = self._edge_of(step)
+            if found is not None:
+                at_edge, at_label = found
+                self.taken.setdefault(at_edge, {}).setdefault(at_label, []).append(step.seq)
+
+    def _edge_of(self, step: PathStep) -> tuple[int, int] | None:
+        """Return the edge and label a history step took, if it is drawn."""
+        states = self.definition.states
+        if step.source is None or step.source not in states or step.target not in states:
+            return None
+        sources = (step.source, *self.definition.ancestors(step.source))
+        targets = (step.target, *self.definition.ancestors(step.target))
+        for index, edge in enumerate(self.edges):
+            if edge.source not in sources or edge.target not in targets:
+                continue
+            for label, names in enumerate(edge.events):
+                # Joint completions are the engine's own moves (named `@…`).
+                if step.event in names or (edge.joint and step.event.startswith("@")):
+                    return index, label
+        return None
+
+    def edge_labels(self, index: int) -> list[tuple[str, bool]]:
+        """Return an edge's label lines, numbered when taken, each with whether it was."""
+        taken = self.taken.get(index, {})
+        lines = []
+        for number, label in enumerate(self.edges[index].labels):
+            seqs = taken.get(number)
+            steps = self.text("step", steps=", ".join(map(str, seqs))) if seqs else ""
+            lines.append((steps + label, bool(seqs)))
+        return lines
+
+    def short(self, unit: DeadlineUnit, amount: int) -> str:
+        return self.text(f"short_{unit}", n=amount)
+
+    def level(self, level: LevelSpec, unit: DeadlineUnit | None) -> str:
+        """Return one ladder level with its place: ``warning -1 wd``, ``reminder 0``."""
+        name = level.label.zh if self.lang == "zh" else level.name.replace("_", " ")
+        amount = level.before if level.before is not None else (level.after or 0)
+        sign = "" if amount == 0 else ("\N{MINUS SIGN}" if level.before is not None else "+")
+        chosen = level.unit or unit
+        offset = self.short(chosen, amount) if chosen and amount else str(amount)
+        return f"{name} {sign}{offset}"
+
+    def own_ladder(self, spec: StateSpec) -> str:
+        """Return a state's own ladder on one line (empty when it climbs the workflow's)."""
+        if spec.escalation is None:
+            return ""
+        unit = spec.deadline.unit if spec.deadline else None
+        return "⚠ " + " · ".join(self.level(lv, unit) for lv in spec.escalation.levels)
+
+    def legend(self) -> tuple[str, ...]:
+        """Return the workflow ladder's legend lines: a heading, then one line per level."""
+        ladder: EscalationSpec | None = self.definition.spec.escalation
+        if ladder is None:
+            return ()
+        units = {
+            spec.deadline.unit
+            for spec in self.definition.states.values()
+            if spec.deadline is not None and spec.escalation is None
+        }
+        unit = next(iter(units)) if len(units) == 1 else None
+        mixed = unit is None and any(level.unit is None for level in ladder.levels)
+        heading = self.text("ladder_units" if mixed else "ladder")
+        return (heading, *(self.level(level, unit) for level in ladder.levels))
 
     def text(self, key: str, **values: object) -> str:
         return self.texts[key].format(**values)
@@ -201,7 +359,9 @@ class _Drawing:
 
     def info(self, spec: StateSpec) -> str:
         """Return the deadline, clock and joint-handling facts of a state, on one line."""
-        parts = [self.deadline(spec.deadline)] if spec.deadline else []
+        parts = (
+            [self.text("deadline", deadline=self.deadline(spec.deadline))] if spec.deadline else []
+        )
         if spec.pauses_clock:
             parts.append(self.text("paused"))
         if spec.joint:
@@ -236,43 +396,50 @@ class _Drawing:
         return ""
 
     def _collect_edges(self) -> list[_Edge]:
-        grouped: dict[tuple[str, str, bool], list[str]] = {}
+        grouped: dict[tuple[str, str, bool], dict[str, set[str]]] = {}
 
-        def add(source: str, target: str, label: str, *, joint: bool = False) -> None:
-            labels = grouped.setdefault((source, target, joint), [])
-            if label not in labels:
-                labels.append(label)
+        def add(source: str, target: str, label: str, event: str, *, joint: bool = False) -> None:
+            labels = grouped.setdefault((source, target, joint), {})
+            labels.setdefault(label, set()).add(event)
 
         for event in self.definition.spec.events:
             base = self.event_label(event)
             for source in event.from_:
                 if event.to is None:
-                    add(source, source, base)
+                    add(source, source, base, event.name)
                 for choice in event.to or ():
-                    add(source, choice.state, base + self.condition(choice, event.to or []))
+                    label = base + self.condition(choice, event.to or [])
+                    add(source, choice.state, label, event.name)
         for name, spec in self.definition.states.items():
             if spec.joint:
                 for choice in spec.joint.then:
                     suffix = self.condition(choice, spec.joint.then)
-                    add(name, choice.state, self.text("complete") + suffix, joint=True)
-        return [_Edge(s, t, tuple(labels), joint) for (s, t, joint), labels in grouped.items()]
+                    add(name, choice.state, self.text("complete") + suffix, "", joint=True)
+        return [
+            _Edge(s, t, tuple(labels), joint, tuple(frozenset(e) for e in labels.values()))
+            for (s, t, joint), labels in grouped.items()
+        ]
 
 
 def _mermaid_text(text: str) -> str:
     return text.translate(_MERMAID_SAFE).strip()
 
 
-def to_mermaid(definition: Definition, *, lang: str = "en") -> str:
+def to_mermaid(definition: Definition, *, lang: str = "en", path: ItemPath | None = None) -> str:
     """Return the lifecycle as a Mermaid ``stateDiagram-v2``.
 
-    Groups become composite states, each leaf shows its label and time limit,
-    every event is an edge ``event [roles]`` (with "✎ reason" when a reason is
-    required and "(if …)" for conditional choices), internal events are
-    self-loops (listed with "↻" in the label for groups) and joint-handling
-    states get their completion edges and a note naming the answer event.
-    ``lang`` picks the labels: ``"en"`` or ``"zh"``.
+    Groups become composite states, each leaf shows its label and time limit
+    (⏱), every event is an edge ``event [roles]`` (with "✎ reason" when a
+    reason is required and "(if …)" for conditional choices), internal events
+    are self-loops (listed with "↻" in the label for groups) and joint-handling
+    states get their completion edges and a note naming the answer event. A
+    state's own escalation ladder is listed on it (⚠), the workflow's ladder
+    in a legend box. With ``path``, the states the item visited get the class
+    ``visited`` (the one it is in, ``current``) and each transition it took is
+    numbered with its history rows (``▶ 2, 5``). ``lang`` picks the labels:
+    ``"en"`` or ``"zh"``.
     """
-    drawing = _Drawing(definition, lang)
+    drawing = _Drawing(definition, lang, path)
     spec = definition.spec
     # A YAML double-quoted scalar, so that a title starting with "[" or "*" stays text.
     heading = _mermaid_text(drawing.title()).replace("\\", "/")
@@ -281,17 +448,22 @@ def to_mermaid(definition: Definition, *, lang: str = "en") -> str:
     # Mermaid moves a state into the last composite block that mentions it, so
     # an edge goes inside a block only when both ends are declared right there;
     # every other edge is written at the top level, where mentions move nothing.
-    scoped: dict[str | None, list[_Edge]] = {}
-    for edge in drawing.edges:
+    scoped: dict[str | None, list[int]] = {}
+    for index, edge in enumerate(drawing.edges):
         parent = definition.parents.get(edge.source)
         scope = parent if parent == definition.parents.get(edge.target) else None
-        scoped.setdefault(scope, []).append(edge)
+        scoped.setdefault(scope, []).append(index)
 
     def emit(group: str | None, depth: int) -> Iterator[str]:
         pad = "    " * depth
         for name in drawing.children(group):
             state = definition.states[name]
-            parts = [drawing.local(name), drawing.info(state), *drawing.group_loops.get(name, ())]
+            parts = [
+                drawing.local(name),
+                drawing.info(state),
+                drawing.own_ladder(state),
+                *drawing.group_loops.get(name, ()),
+            ]
             label = "<br/>".join(_mermaid_text(part) for part in parts if part)
             if drawing.is_group(name):
                 yield f'{pad}state "{label}" as {name} {{'
@@ -302,13 +474,42 @@ def to_mermaid(definition: Definition, *, lang: str = "en") -> str:
             if state.joint:
                 note = _mermaid_text(drawing.answer_note(state.joint))
                 yield f"{pad}note right of {name} : {note}"
-        for edge in scoped.get(group, ()):
-            text = "<br/>".join(_mermaid_text(label) for label in edge.labels)
+        for index in scoped.get(group, ()):
+            edge = drawing.edges[index]
+            text = "<br/>".join(_mermaid_text(label) for label, _ in drawing.edge_labels(index))
             yield f"{pad}{edge.source} --> {edge.target} : {text}"
 
     lines.extend(emit(None, 1))
     lines.extend(f"    {name} --> [*]" for name in definition.final_states())
+    legend = drawing.legend()
+    if legend:
+        text = "<br/>".join(_mermaid_text(line) for line in legend)
+        lines.append(f'    state "{text}" as {_LADDER}')
+        lines.append("    classDef ladder fill:#f8f9fa,stroke:#adb5bd,stroke-dasharray:4 4")
+        lines.append(f"    class {_LADDER} ladder")
+    if path is not None:
+        lines.extend(_mermaid_path(definition, path))
     return "\n".join(lines) + "\n"
+
+
+def _mermaid_path(definition: Definition, path: ItemPath) -> list[str]:
+    """Return the class lines that colour an item's visited and current states."""
+    current = path.current
+    # Mermaid cannot style a composite state, and items are only ever in leaves.
+    visited = [
+        name
+        for name in path.visited()
+        if name in definition.states and not definition.is_group(name) and name != current
+    ]
+    lines = [
+        f"    classDef visited fill:{_VISITED_FILL},stroke:{_VISITED_LINE},stroke-width:2px",
+        f"    classDef current fill:{_CURRENT_FILL},stroke:{_CURRENT_LINE},stroke-width:3px",
+    ]
+    if visited:
+        lines.append(f"    class {','.join(visited)} visited")
+    if current is not None and current in definition.states:
+        lines.append(f"    class {current} current")
+    return lines
 
 
 def _dot_id(name: str) -> str:
@@ -328,16 +529,19 @@ def _html_label(title: str, *details: str) -> str:
     return f"<{_html(title)}{small}>"
 
 
-def to_dot(definition: Definition, *, lang: str = "en") -> str:
+def to_dot(definition: Definition, *, lang: str = "en", path: ItemPath | None = None) -> str:
     """Return the lifecycle as a Graphviz DOT ``digraph`` (left to right).
 
-    States are rounded boxes (final states double-bordered), groups are
-    clusters, the initial state is pointed at by a small dot, events are
-    labelled edges (group-wide events leave the cluster border), internal
-    events are self-loops (listed with "↻" in the cluster label for groups)
-    and joint completions are dashed.
+    States are rounded boxes (final states double-bordered) with their time
+    limits (⏱) and own ladders (⚠), groups are clusters, the initial state is
+    pointed at by a small dot, events are labelled edges (group-wide events
+    leave the cluster border), internal events are self-loops (listed with
+    "↻" in the cluster label for groups), joint completions are dashed and
+    the workflow's ladder is a note-shaped legend. With ``path``, visited
+    states are filled, the current one more strongly, and the transitions the
+    item took are coloured, thick and numbered with their history rows.
     """
-    drawing = _Drawing(definition, lang)
+    drawing = _Drawing(definition, lang, path)
     spec = definition.spec
     lines = [
         f"digraph {_dot_id(spec.id)} {{",
@@ -348,6 +552,19 @@ def to_dot(definition: Definition, *, lang: str = "en") -> str:
         f'    {_dot_id(_START)} [shape=point, width=0.15, label=""];',
     ]
 
+    visited = set(path.visited()) if path else set()
+    current = path.current if path else None
+
+    def highlight(name: str) -> str:
+        if name == current:
+            return (
+                f', style="rounded,filled,bold", fillcolor="{_CURRENT_FILL}", '
+                f'color="{_CURRENT_LINE}", penwidth=3'
+            )
+        if name in visited:
+            return f', style="rounded,filled", fillcolor="{_VISITED_FILL}", color="{_VISITED_LINE}"'
+        return ""
+
     def emit(group: str | None, depth: int) -> Iterator[str]:
         pad = "    " * depth
         for name in drawing.children(group):
@@ -355,15 +572,16 @@ def to_dot(definition: Definition, *, lang: str = "en") -> str:
             info = drawing.info(state)
             if drawing.is_group(name):
                 loops = drawing.group_loops.get(name, ())
+                ladder = drawing.own_ladder(state)
                 yield f"{pad}subgraph {_dot_id('cluster_' + name)} {{"
-                yield f"{pad}    label={_html_label(drawing.local(name), info, *loops)};"
+                yield f"{pad}    label={_html_label(drawing.local(name), info, ladder, *loops)};"
                 yield f'{pad}    style=rounded; color="#777777";'
                 yield from emit(name, depth + 1)
                 yield f"{pad}}}"
                 continue
             final = ", peripheries=2" if state.final else ""
-            label = _html_label(drawing.local(name), info)
-            yield f"{pad}{_dot_id(name)} [label={label}{final}];"
+            label = _html_label(drawing.local(name), info, drawing.own_ladder(state))
+            yield f"{pad}{_dot_id(name)} [label={label}{final}{highlight(name)}];"
             if state.joint:
                 note = _html_label(drawing.answer_note(state.joint))
                 yield f"{pad}{_dot_id('__note__' + name)} [shape=note, fontsize=10, label={note}];"
@@ -375,19 +593,33 @@ def to_dot(definition: Definition, *, lang: str = "en") -> str:
         # leaf with ltail/lhead clipping the arrow at the cluster border.
         return definition.leaves_under(state)[0] if drawing.is_group(state) else state
 
-    lines.append(f"    {_dot_id(_START)} -> {_dot_id(anchor(spec.initial))};")
+    legend = drawing.legend()
+    if legend:
+        lines.append(
+            f"    {_dot_id(_LADDER)} [shape=note, fontsize=10, style=dashed, "
+            f'color="#adb5bd", label={_html_label(*legend)}];'
+        )
+    taken_style = f', color="{_CURRENT_LINE}", fontcolor="{_CURRENT_LINE}", penwidth=2.5'
+    start_style = f" [{taken_style[2:]}]" if drawing.started else ""
+    lines.append(f"    {_dot_id(_START)} -> {_dot_id(anchor(spec.initial))}{start_style};")
     for name, state in definition.states.items():
         if state.joint and not drawing.is_group(name):
             note = _dot_id("__note__" + name)
             lines.append(f"    {_dot_id(name)} -> {note} [style=dotted, arrowhead=none];")
-    for edge in drawing.edges:
-        attrs = [f"label=<{'<BR/>'.join(_html(label) for label in edge.labels)}>"]
+    for index, edge in enumerate(drawing.edges):
+        shown = [
+            f"<B>{_html(label)}</B>" if taken else _html(label)
+            for label, taken in drawing.edge_labels(index)
+        ]
+        attrs = [f"label=<{'<BR/>'.join(shown)}>"]
         if drawing.is_group(edge.source) and edge.source not in definition.ancestors(edge.target):
             attrs.append(f"ltail={_dot_id('cluster_' + edge.source)}")
         if drawing.is_group(edge.target) and edge.target not in definition.ancestors(edge.source):
             attrs.append(f"lhead={_dot_id('cluster_' + edge.target)}")
         if edge.joint:
             attrs.append("style=dashed")
+        if index in drawing.taken:
+            attrs.append(taken_style[2:])
         tail, head = _dot_id(anchor(edge.source)), _dot_id(anchor(edge.target))
         lines.append(f"    {tail} -> {head} [{', '.join(attrs)}];")
     lines.append("}")
