@@ -102,7 +102,7 @@ def test_a_ladder_over_mixed_units_says_so() -> None:
     raw["states"]["suspended"]["deadline"] = {"amount": 3, "unit": "working_days"}
     legend = to_mermaid(make_definition(raw)).splitlines()[-3]
     assert legend.startswith(
-        '    state "⚠ escalation ladder (in each time limit's unit)<br/>warning −1<br/>'
+        "    state \"⚠ escalation ladder (in each time limit's unit)<br/>warning −1<br/>"
     )
     assert "late call +4 h" in legend
 
