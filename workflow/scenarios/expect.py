@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from workflow.app import Engine
 from workflow.core.values import Branch, Deadline, HistoryEntry
@@ -29,7 +29,16 @@ from workflow.scenarios.model import (
 from workflow.scenarios.results import show
 from workflow.store import timers
 
-__all__ = ["Marks", "Mismatch", "Outbox", "check", "fired_levels", "local_text", "outbox_rows"]
+__all__ = [
+    "Marks",
+    "Mismatch",
+    "Outbox",
+    "check",
+    "fired_levels",
+    "local_text",
+    "marks",
+    "outbox_rows",
+]
 
 Mismatch = tuple[Path, str, Any, Any]
 """(key path below the expectation, message, expected, actual)."""
@@ -55,6 +64,15 @@ class Outbox:
     urgent: bool
     subject: str
     body: str
+
+
+def marks(engine: Engine, item_id: int) -> Marks:
+    """Return where the item's history and outbox stand now (before a step)."""
+    h, o = engine.store.tables.history, engine.store.tables.outbox
+    with engine.store.read() as tx:
+        seq = tx.connection.execute(select(func.max(h.c.seq)).where(h.c.item_id == item_id))
+        last = tx.connection.execute(select(func.max(o.c.id)).where(o.c.item_id == item_id))
+        return Marks(int(seq.scalar() or 0), int(last.scalar() or 0))
 
 
 def local_text(moment: dt.datetime, zone: ZoneInfo) -> str:

@@ -39,8 +39,8 @@ from workflow.definition.loader import Catalog, find_definition_files, load_cata
 from workflow.definition.yamlsource import Path
 from workflow.directory.static import StaticDirectory
 from workflow.errors import DefinitionError, Problem, Refused, WorkflowError
-from workflow.notify.dispatch import Dispatcher
-from workflow.scenarios.expect import Marks, check, fired_levels, outbox_rows
+from workflow.notify.dispatch import Dispatcher, Renderer
+from workflow.scenarios.expect import Marks, check, fired_levels, marks, outbox_rows
 from workflow.scenarios.loader import (
     LoadedFile,
     check_names,
@@ -129,6 +129,16 @@ class _Context:
         self.calendars: dict[str, BusinessCalendar] = {}
         self.template = _Template()
         self.notifiers: NotifierConfig = parse_notifier_config(_CHANNELS, environ={})
+        self.renderers: dict[int, Renderer] = {}
+
+    def renderer(self, catalog: Catalog) -> Renderer:
+        """Return the catalog's templates, compiled once per run (not once per dispatch)."""
+        key = id(catalog)
+        if key not in self.renderers:
+            self.renderers[key] = catalog.templates.with_default_locale(
+                self.notifiers.default_locale
+            )
+        return self.renderers[key]
 
     def catalog(self, folder: str) -> tuple[Catalog | None, list[Problem]]:
         if folder not in self.catalogs:
@@ -223,6 +233,7 @@ class _ScenarioRun:
             calendar=self.calendar,
             check=False,
         )
+        self.catalog = catalog
         self.item_id = 0
 
     # -- failures ------------------------------------------------------------------
@@ -245,9 +256,7 @@ class _ScenarioRun:
     def _marks(self) -> Marks:
         if not self.item_id:
             return Marks(0, 0)
-        history = self.engine.history(self.item_id)
-        rows = outbox_rows(self.engine, self.item_id)
-        return Marks(history[-1].seq if history else 0, rows[-1].id if rows else 0)
+        return marks(self.engine, self.item_id)
 
     def _expect(self, expect: Expect | None, base: Path, step: str, marks: Marks) -> None:
         if expect is None:
@@ -318,7 +327,12 @@ class _ScenarioRun:
         elif action == "dispatch":
             channels = {name: _Capture(name) for name in ("email", "office_robot")}
             dispatcher = Dispatcher(
-                self.engine, self.context.notifiers, channels, clock=self.clock, rand=lambda: 0.0
+                self.engine,
+                self.context.notifiers,
+                channels,
+                self.context.renderer(self.catalog),
+                clock=self.clock,
+                rand=lambda: 0.0,
             )
             try:
                 dispatcher.run_pass(self.clock.now())
