@@ -58,7 +58,9 @@ from workflow.cli import outbox as outbox_commands
 from workflow.cli import reports as report_commands
 from workflow.cli import scenarios as scenario_commands
 from workflow.cli import timers as timer_commands
-from workflow.definition.graph import render_svg, to_dot, to_mermaid
+from workflow.cli.output import CommandLineError
+from workflow.definition.compiled import Definition
+from workflow.definition.graph import ItemPath, render_svg, to_dot, to_mermaid
 from workflow.definition.loader import Catalog, load_catalog, load_definition
 from workflow.definition.reference import reference_text
 from workflow.definition.schema import schema_text
@@ -322,25 +324,73 @@ def schema(output: str | None, fragment: bool, reference: bool) -> None:
 )
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
+@click.option(
+    "--item",
+    "item_id",
+    type=int,
+    metavar="N",
+    help="Highlight the path item N's history took (its states and transitions, in order).",
+)
+@click.option(
+    "--db",
+    "item_db",
+    metavar="URL",
+    default=None,
+    help="The database of --item [default: the global --db].",
+)
 @click.pass_context
 @_errors_to_exit_codes
-def graph(ctx: click.Context, target: str, fmt: str, lang: str, output: str | None) -> None:
-    """Draw a lifecycle: TARGET is a workflow id or a definition file."""
-    if os.path.isfile(target):
+def graph(
+    ctx: click.Context,
+    target: str,
+    fmt: str,
+    lang: str,
+    output: str | None,
+    item_id: int | None,
+    item_db: str | None,
+) -> None:
+    """Draw a lifecycle: TARGET is a workflow id or a definition file.
+
+    Time limits (⏱) and escalation ladders (⚠) are drawn on the diagram. With
+    --item N, the item's own definition version is drawn and the path its
+    history took is highlighted, each transition numbered with its history rows.
+    """
+    path: ItemPath | None = None
+    if item_id is not None:
+        definition, path = _item_path(ctx, target, item_id, item_db)
+    elif os.path.isfile(target):
         definition = load_definition(_display(target))
     else:
         definition = _catalog(ctx).get(target)
     data: bytes
     if fmt == "mermaid":
-        data = to_mermaid(definition, lang=lang).encode("utf-8")
+        data = to_mermaid(definition, lang=lang, path=path).encode("utf-8")
     elif fmt == "dot":
-        data = to_dot(definition, lang=lang).encode("utf-8")
+        data = to_dot(definition, lang=lang, path=path).encode("utf-8")
     else:
-        data = render_svg(to_dot(definition, lang=lang))
+        data = render_svg(to_dot(definition, lang=lang, path=path))
     if output:
         Path(output).write_bytes(data)
     else:
         click.echo(data.decode("utf-8"), nl=False)
+
+
+def _item_path(
+    ctx: click.Context, target: str, item_id: int, url: str | None
+) -> tuple[Definition, ItemPath]:
+    """Return the definition version item ``item_id`` is pinned to, and its history's path."""
+    if url is not None:
+        ctx.obj["db"] = url
+    with item_commands.open_engine(ctx) as engine:
+        item = engine.get(item_id)
+        definition = engine.definition(item)
+        rows = engine.history(item_id)
+    named = load_definition(_display(target)).id if os.path.isfile(target) else target
+    if named != definition.id:
+        raise CommandLineError(
+            f"item {item_id} is a {definition.id!r} item, not {named!r}", EXIT_NOT_FOUND
+        )
+    return definition, ItemPath.from_history(rows)
 
 
 def _with_exit_codes(command: click.Command) -> click.Command:

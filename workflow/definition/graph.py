@@ -306,7 +306,9 @@ class _Drawing:
         """Return a state's own ladder on one line (empty when it climbs the workflow's)."""
         if spec.escalation is None:
             return ""
-        unit = spec.deadline.unit if spec.deadline else None
+        # Without a deadline of its own, the ladder climbs the branches' deadline.
+        clock = spec.deadline or (spec.joint.deadline if spec.joint else None)
+        unit = clock.unit if clock else None
         return "⚠ " + " · ".join(self.level(lv, unit) for lv in spec.escalation.levels)
 
     def legend(self) -> tuple[str, ...]:
