@@ -43,7 +43,7 @@ __all__ = [
 ChangeKind = Literal["added", "removed", "changed"]
 
 # Lists of names in which order carries no meaning: compared as sets.
-_NAME_SETS = frozenset({"from", "roles", "started_by", "decisions"})
+_NAME_SETS = frozenset({"from", "roles", "started_by", "start_fields", "decisions"})
 # Workflow keys that are compared by their own section (or not at all: `include`
 # is how the files are split, which the content hash already ignores).
 _SECTIONS = ("fields", "roles", "states", "events", "escalation", "reviews")
