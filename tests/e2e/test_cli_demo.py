@@ -286,6 +286,8 @@ def test_the_demo_plays_a_year_and_writes_the_reports(demo: Demo) -> None:
         "circular-2026-Q3.html",
         "circular-2026-Q3.xlsx",
         "assessment-2026.xlsx",
+        "star-list-2026-H1.html",
+        "star-list-2026-H1.md",
     }
     assert {p.name for p in reports.iterdir()} == expected
     for name in expected:
@@ -300,6 +302,8 @@ def test_the_demo_plays_a_year_and_writes_the_reports(demo: Demo) -> None:
     assert numbers, "the circular's counts are numbers in Excel, not text"
     listed = (reports / "problem-list-2026-11.md").read_text(encoding="utf-8")
     assert "2026-11-30 23:59" in listed  # as of the year's end, not the star round's clock
+    stars = (reports / "star-list-2026-H1.md").read_text(encoding="utf-8")
+    assert stars.count("已上榜發布") == 6  # the leaders listed the top half of twelve
 
     # The year's database is left for the commands the demo suggests.
     shown = run(

@@ -258,6 +258,7 @@ def _write_reports(
         ("dispatch-sheet", "2026-Q4", None, ("html",), "季調度 sheet: escalated items, history"),
         ("circular", "2026-Q3", "district", ("html", "xlsx"), "通報 by district, Q3 vs Q2"),
         ("assessment", "2026", None, ("xlsx",), "年考核 figures per unit and district"),
+        ("star-list", STAR_ROUND, None, ("html", "markdown"), "明星企業榜單, ranked by total"),
     ]
     written: list[tuple[str, str]] = []
     for name, period, by, formats, what in wanted:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from workflow.errors import WorkflowError
+from workflow.textlayout import display_width, table
+from workflow.textlayout import pad as _pad
 
 if TYPE_CHECKING:
     from workflow.definition.compiled import Definition
@@ -142,15 +143,6 @@ def branch_text(unit: str, status: str, verdict: str | None, answered_by: str | 
 # -- text layout --------------------------------------------------------------------------
 
 
-def display_width(text: str) -> int:
-    """Return how many terminal columns ``text`` takes (wide CJK characters take two)."""
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - display_width(text))
-
-
 def shorten(text: str, width: int) -> str:
     """Collapse whitespace and cut ``text`` to ``width`` columns, marking a cut with '…'."""
     flat = " ".join(text.split())
@@ -165,23 +157,6 @@ def shorten(text: str, width: int) -> str:
         kept.append(ch)
         used += size
     return "".join(kept) + "…"
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """Render rows as columns aligned under their headers (cells flattened to one line)."""
-    cells = [[" ".join(str(c).split()) for c in row] for row in rows]
-    widths = [display_width(h) for h in headers]
-    for row in cells:
-        for index, cell in enumerate(row):
-            widths[index] = max(widths[index], display_width(cell))
-    lines = [
-        "  ".join(_pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip(),
-        "  ".join("-" * w for w in widths),
-    ]
-    lines.extend(
-        "  ".join(_pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    )
-    return "\n".join(lines)
 
 
 def key_values(pairs: Iterable[tuple[str, Any]]) -> str:

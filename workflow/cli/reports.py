@@ -23,7 +23,7 @@ __all__ = ["COMMANDS", "report"]
 _BAD_COMMAND_LINE = 2
 
 # Kept here (not imported) so that `workflow --help` does not load the reports.
-_NAMES = ("problem-list", "dispatch-sheet", "circular", "assessment")
+_NAMES = ("problem-list", "dispatch-sheet", "circular", "assessment", "star-list")
 _FORMATS = ("table", "markdown", "csv", "xlsx", "html")
 _GROUPINGS = ("district", "unit", "sector", "enterprise")
 
@@ -103,8 +103,9 @@ def report(
     NAME is problem-list (問題清單: open items by responsible unit),
     dispatch-sheet (季調度: items before the city leaders, with history and
     decisions), circular (通報: figures per district, unit or sector, ranked
-    against the previous period) or assessment (年考核: year-end scores per
-    unit and district).
+    against the previous period), assessment (年考核: year-end scores per
+    unit and district) or star-list (明星企業榜單: a half-year's nominations
+    ranked by weighted total; --period 2026-H1).
     """
     from workflow.reports import (  # noqa: PLC0415 - keep start-up light
         NameDirectory,

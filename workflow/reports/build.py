@@ -19,7 +19,7 @@ from workflow.reports.assessment import AssessmentWeights, assessment
 from workflow.reports.circular import circular
 from workflow.reports.days import counter_for
 from workflow.reports.dispatch_sheet import agenda_periods, dispatch_sheet
-from workflow.reports.errors import ReportError, UnknownReport
+from workflow.reports.errors import BadReportPeriod, ReportError, UnknownReport
 from workflow.reports.facts import WorkingDays
 from workflow.reports.html import to_html
 from workflow.reports.model import Report
@@ -27,6 +27,7 @@ from workflow.reports.names import Lang, NameDirectory, Names, NoNames
 from workflow.reports.periods import parse_period
 from workflow.reports.problem_list import problem_list
 from workflow.reports.rules import GROUPINGS, ReportRules, rules_for
+from workflow.reports.star_list import STAR_WORKFLOW, star_list
 from workflow.reports.text import to_csv, to_markdown, to_table
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMATS", "REPORTS", "Format", "build_report", "render_report"]
 
-REPORTS = ("problem-list", "dispatch-sheet", "circular", "assessment")
+REPORTS = ("problem-list", "dispatch-sheet", "circular", "assessment", "star-list")
 """The reports' names."""
 
 Format = Literal["table", "markdown", "csv", "xlsx", "html"]
@@ -65,6 +66,8 @@ def build_report(
     """
     if name not in REPORTS:
         raise UnknownReport(name, REPORTS)
+    if name == "star-list":
+        return _star_list(engine, period, lang, names, now)
     grouping = by or _DEFAULT_GROUPING.get(name, "district")
     if grouping not in GROUPINGS:
         raise ReportError(f"cannot group by {grouping!r}: choose one of {', '.join(GROUPINGS)}")
@@ -123,6 +126,30 @@ def render_report(report: Report, fmt: Format | str) -> bytes:
     if fmt not in renderers:
         raise ReportError(f"no report format {fmt!r}: choose one of {', '.join(FORMATS)}")
     return renderers[fmt](report, report.lang).encode("utf-8")
+
+
+def _star_list(
+    engine: Engine,
+    period: str,
+    lang: Lang,
+    names: NameDirectory | None,
+    now: dt.datetime | None,
+) -> Report:
+    """Rank one round of the star list (its own workflow; a round is a half-year)."""
+    from workflow.schedule.reviews import timezone_of  # noqa: PLC0415 - avoid an import cycle
+
+    wanted = parse_period(period, timezone_of(engine))
+    if wanted.kind != "half_year":
+        raise BadReportPeriod(
+            f"period {period!r}: the star list is half-yearly; give a round such as 2026-H1"
+        )
+    definition = _definition(engine, STAR_WORKFLOW)
+    # A round is published after its half-year ends: read it as it stands now.
+    moment = now or engine.clock.now()
+    display = Names(names or NoNames(), definition, {"sector": "sector"})
+    with engine.store.read() as tx:
+        rows = query.active_rows(tx.connection, tx.t, STAR_WORKFLOW, wanted.start, moment)
+    return star_list(rows, wanted, display, definition, lang)
 
 
 def _definition(engine: Engine, workflow_id: str) -> Definition | None:

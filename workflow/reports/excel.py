@@ -18,10 +18,10 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from workflow.cli.output import display_width
 from workflow.reports.model import Cell, Column, Report
 from workflow.reports.names import Lang
 from workflow.reports.text import cell_text, heading
+from workflow.textlayout import display_width
 
 __all__ = ["NUMBER_FORMATS", "to_xlsx"]
 

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from workflow.cli.output import display_width
 from workflow.reports.model import Report, Section
 from workflow.reports.names import Lang
 from workflow.reports.text import cell_text, heading
+from workflow.textlayout import display_width
 
 __all__ = ["Bar", "BarChart", "bar_chart", "to_html"]
 

@@ -76,8 +76,8 @@ def star_list(
         )
     notes = [
         Text(
-            "總分 = Σ(各項評委平均分 × 該項權重) ÷ 100,滿分100;按總分排名,未評完的提名列于最后。",
-            "Total = Σ(average mark of a criterion × its weight) ÷ 100, out of 100; ranked by "
+            "總分 = Σ(各項評委平均分 × 該項權重) ÷ 100,滿分100;按總分排名,未評完的提名列于最后。",  # noqa: RUF001
+            "Total = Σ(average mark of a criterion × its weight) ÷ 100, out of 100; ranked by "  # noqa: RUF001
             "total, nominations not yet scored last.",
         )
     ]
@@ -107,7 +107,9 @@ def star_list(
                     Column("district", Text("區", "District")),
                     Column("sector", Text("行業領域", "Sector")),
                     *(
-                        Column(f"score_{key}", Text(f"{t.zh}(平均分)", f"{t.en} (average)"), "float")
+                        Column(
+                            f"score_{key}", Text(f"{t.zh}(平均分)", f"{t.en} (average)"), "float"
+                        )
                         for key, t in CRITERIA
                     ),
                     *(

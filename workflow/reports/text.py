@@ -15,9 +15,9 @@ import datetime as dt
 import io
 from zoneinfo import ZoneInfo
 
-from workflow.cli.output import table
 from workflow.reports.model import Cell, Column, Report, Section, Text
 from workflow.reports.names import Lang
+from workflow.textlayout import table
 
 __all__ = ["cell_text", "heading", "to_csv", "to_markdown", "to_table"]
 
