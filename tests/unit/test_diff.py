@@ -238,6 +238,10 @@ def test_state_ladders_and_joint_settings(tmp_path: Path) -> None:
             " notify: [office]}\n",
         ),
         ("              unanswered: agree\n", "              unanswered: wait\n"),
+        (
+            "              deadline: {amount: 5, unit: working_days}\n              complete_when",
+            "              deadline: {amount: 3, unit: working_days}\n              complete_when",
+        ),
     )
     found = diff_definitions(old, new)
     by_path = {c.path: c for c in found.changes}
@@ -245,6 +249,10 @@ def test_state_ladders_and_joint_settings(tmp_path: Path) -> None:
     assert by_path["states.joint_handling.joint.unanswered"].description == (
         "state 'joint_handling': joint unanswered agree → wait"
     )
+    assert by_path["states.joint_handling.joint.deadline.amount"].old == 5
+    joint = state_impact(old, new, "joint_handling")
+    assert (joint.deadline_changed, joint.ladder_changed) == (True, False)
+    assert not state_impact(old, new, "handling").deadline_changed
     replied = state_impact(old, new, "replied")
     assert replied.ladder_changed
     assert not replied.deadline_changed

@@ -515,10 +515,14 @@ def _fireable(definition: Definition, state: str) -> tuple[str, ...]:
 def _clocks(definition: Definition, state: str) -> list[tuple[Any, Any]]:
     """Return, innermost first, each time limit running in ``state`` and the ladder it climbs."""
     found: list[tuple[Any, Any]] = []
+    joint = definition.states[state].joint
     for scope in (state, *definition.ancestors(state)):
         spec = definition.states[scope]
-        if spec.deadline is None:
-            continue
         ladder: EscalationSpec | None = spec.escalation or definition.spec.escalation
-        found.append((_dump(spec.deadline), _dump(ladder) if ladder is not None else None))
+        ladder_json = _dump(ladder) if ladder is not None else None
+        if spec.deadline is not None:
+            found.append((_dump(spec.deadline), ladder_json))
+        if scope == state and joint is not None and joint.deadline is not None:
+            # Each joint-handling branch has a clock of its own.
+            found.append(({"branch": _dump(joint.deadline)}, ladder_json))
     return found
