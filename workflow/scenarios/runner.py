@@ -286,7 +286,20 @@ class _ScenarioRun:
             self.item_id = item.id
             self._expect(start.expect, (*base, "start", "expect"), "start", Marks(0, 0))
             for number, step in enumerate(self.scenario.steps, start=1):
-                self._step(step, (*base, "steps", number - 1), f"step {number}")
+                path: Path = (*base, "steps", number - 1)
+                try:
+                    self._step(step, path, f"step {number}")
+                except WorkflowError as error:
+                    # Not a refusal (those are expectations): the engine, the scan or the
+                    # dispatcher could not do the step at all, e.g. a template fails.
+                    self._fail(
+                        (*path, step.action),
+                        f"step {number}",
+                        f"the step failed: {type(error).__name__}: {error}",
+                        "done",
+                        type(error).__name__,
+                    )
+                    raise _Stop from None
         except _Stop:
             pass
         finally:
