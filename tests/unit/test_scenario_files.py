@@ -135,6 +135,17 @@ def test_names_are_checked_against_the_definitions() -> None:
         "s.yaml:8:15: public_opinion has no event 'dismis'; did you mean 'dismiss'?",
         "s.yaml:11:25: public_opinion has no state 'dismised'; did you mean 'dismissed'?",
     ]
+    levels = GOOD.replace(
+        "expect: {state: dismissed}",
+        "expect: {escalations: [reminder, task_forse], agenda: [{review: monthly}],\n"
+        "                 deadlines: [{scope: verifyng}]}",
+    )
+    found = [str(p) for p in check_names(load_scenario_file("s.yaml", levels), catalog)]
+    assert found == [
+        "s.yaml:11:42: public_opinion has no ladder level 'task_forse'; did you mean 'task_force'?",
+        "s.yaml:11:73: public_opinion has no review 'monthly'",
+        "s.yaml:12:38: public_opinion has no state 'verifyng'; did you mean 'verifying'?",
+    ]
     other = GOOD.replace("workflow: public_opinion", "workflow: public_opinon")
     assert [str(p) for p in check_names(load_scenario_file("s.yaml", other), catalog)] == [
         "s.yaml:1:11: no workflow 'public_opinon' in the definitions; "

@@ -18,7 +18,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from workflow.definition.compiled import Definition
 from workflow.definition.loader import Catalog
+from workflow.definition.model import EscalationSpec
 from workflow.definition.pydantic_errors import suggest
 from workflow.definition.yamlsource import Located, Path, SourceMap, read_yaml
 from workflow.errors import DefinitionError, Problem
@@ -196,7 +198,7 @@ def load_scenario_file(path: str, text: str | None = None) -> LoadedFile:
 
 
 def check_names(loaded: LoadedFile, catalog: Catalog) -> list[Problem]:
-    """Check the workflow, state and event names a file uses against the definitions."""
+    """Check the names a file uses (workflow, events, states, levels, reviews) exist."""
     spec = loaded.spec
 
     def problem(path: Path, message: str) -> Problem:
@@ -212,7 +214,6 @@ def check_names(loaded: LoadedFile, catalog: Catalog) -> list[Problem]:
             )
         ]
     definition = catalog.get(spec.workflow)
-    states = set(definition.states)
     events = set(definition.event_names())
     events.update(s.joint.answer.name for s in definition.states.values() if s.joint)
     problems: list[Problem] = []
@@ -233,15 +234,43 @@ def check_names(loaded: LoadedFile, catalog: Catalog) -> list[Problem]:
                     )
                 )
         for where, expect in expects:
-            if expect is not None and expect.state is not None and expect.state not in states:
-                problems.append(
-                    problem(
-                        (*where, "state"),
-                        f"{spec.workflow} has no state {expect.state!r}"
-                        f"{suggest(expect.state, states)}",
-                    )
-                )
+            if expect is not None:
+                problems += [
+                    problem((*where, *path), f"{spec.workflow} has no {what} {name!r}{hint}")
+                    for path, what, name, hint in _unknown_names(expect, definition)
+                ]
     return problems
+
+
+def _unknown_names(expect: Expect, definition: Definition) -> list[tuple[Path, str, str, str]]:
+    """Return the state, ladder level, review and scope names an expectation misspells."""
+    states = set(definition.states)
+    levels = {level.name for ladder in _ladders(definition) for level in ladder.levels}
+    reviews = set(definition.spec.reviews)
+    wanted: list[tuple[Path, str, str, set[str]]] = []
+    if expect.state is not None:
+        wanted.append((("state",), "state", expect.state, states))
+    for index, level in enumerate(expect.escalations or ()):
+        wanted.append((("escalations", index), "ladder level", level, levels))
+    for index, entry in enumerate(expect.agenda or ()):
+        wanted.append((("agenda", index, "review"), "review", entry.review, reviews))
+        if entry.level is not None:
+            wanted.append((("agenda", index, "level"), "ladder level", entry.level, levels))
+    for index, deadline in enumerate(expect.deadlines or ()):
+        if deadline.scope is not None:
+            wanted.append((("deadlines", index, "scope"), "state", deadline.scope, states))
+    return [
+        (path, what, name, suggest(name, known))
+        for path, what, name, known in wanted
+        if name not in known
+    ]
+
+
+def _ladders(definition: Definition) -> list[EscalationSpec]:
+    found = [s.escalation for s in definition.states.values() if s.escalation is not None]
+    if definition.spec.escalation is not None:
+        found.append(definition.spec.escalation)
+    return found
 
 
 def check_scenario_files(folders: Iterable[str], catalog: Catalog) -> tuple[int, list[Problem]]:
