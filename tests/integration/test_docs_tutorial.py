@@ -6,10 +6,11 @@ The test plays the page top to bottom in an empty folder, as a reader would:
 * a ```diff block after ``<!-- edit: PATH -->`` is applied to PATH: its context and
   ``-`` lines must occur exactly once there, and become its context and ``+`` lines;
 * a ```console block runs each ``$ `` command (``export NAME=VALUE`` sets the
-  environment of the later ones) with the project's ``workflow`` on ``PATH``; what
-  the page shows below a command must be what it printed (stdout, then stderr),
-  line for line, where ``...`` stands for any text; every command must succeed,
-  except the last of a block after ``<!-- exit: N -->``, which must exit N;
+  environment of the later ones; ``workflow ...`` runs the command in-process, as the
+  console script would, to spare a Python start-up per command; anything else runs in
+  a shell); what the page shows below a command must be what it printed (stdout, then
+  stderr), line for line, where ``...`` stands for any text; every command must
+  succeed, except the last of a block after ``<!-- exit: N -->``, which must exit N;
 * a ```mermaid block after ``<!-- graph: FILE -->`` must be ``workflow graph FILE``'s
   output at that point of the tutorial.
 
@@ -22,16 +23,16 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tests.conftest import REPO
 from tests.docs_blocks import Block, read_blocks
+from workflow.cli.main import main
 
 TUTORIAL = REPO / "docs" / "tutorial.md"
-BIN = Path(sys.executable).parent
 
 
 def _blocks() -> list[Block]:
@@ -75,32 +76,30 @@ def _commands(block: Block) -> list[tuple[str, list[str]]]:
     return commands
 
 
-def _run_console(block: Block, folder: Path, env: dict[str, str]) -> None:
+def _run(command: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    """Run one command in the current folder; return its exit code, stdout and stderr."""
+    words = shlex.split(command)
+    if words[0] == "export":
+        name, _, value = words[1].partition("=")
+        monkeypatch.setenv(name, value)
+        return 0, "", ""
+    if words[0] == "workflow":
+        result = CliRunner().invoke(main, words[1:], prog_name="workflow")
+        return result.exit_code, result.stdout, result.stderr
+    done = subprocess.run(
+        command, shell=True, capture_output=True, text=True, timeout=120, check=False
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def _run_console(block: Block, monkeypatch: pytest.MonkeyPatch) -> None:
     commands = _commands(block)
     for index, (command, shown) in enumerate(commands):
-        words = shlex.split(command)
-        if words[0] == "export":
-            name, _, value = words[1].partition("=")
-            env[name] = value
-            continue
-        result = subprocess.run(
-            command,
-            shell=True,
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        printed = (result.stdout + result.stderr).splitlines()
+        code, stdout, stderr = _run(command, monkeypatch)
+        printed = (stdout + stderr).splitlines()
         expected_exit = int(block.argument) if block.marker == "exit" else 0
         wanted = expected_exit if index == len(commands) - 1 else 0
-        assert result.returncode == wanted, (
-            f"{_where(block)}: `{command}` exited {result.returncode}:\n"
-            + result.stdout
-            + result.stderr
-        )
+        assert code == wanted, f"{_where(block)}: `{command}` exited {code}:\n{stdout}{stderr}"
         same = len(printed) == len(shown) and all(
             _matches(want, got) for want, got in zip(shown, printed, strict=True)
         )
@@ -120,9 +119,11 @@ def test_every_block_is_played_or_skipped_with_a_reason() -> None:
             )
 
 
-def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+def test_the_tutorial_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in os.environ:
+        if name.startswith("WORKFLOW_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
     played = {"file": 0, "edit": 0, "console": 0, "graph": 0}
     for block in _blocks():
         if block.marker == "file":
@@ -134,19 +135,12 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
             _apply_edit(tmp_path / block.argument, block)
             played["edit"] += 1
         elif block.language == "console":
-            _run_console(block, tmp_path, env)
+            _run_console(block, monkeypatch)
             played["console"] += 1
         elif block.marker == "graph":
-            result = subprocess.run(
-                [str(BIN / "workflow"), "graph", block.argument],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=True,
-            )
-            assert block.code == result.stdout, f"{_where(block)}: now drawn as\n{result.stdout}"
+            code, drawn, errors = _run(f"workflow graph {block.argument}", monkeypatch)
+            assert code == 0, errors
+            assert block.code == drawn, f"{_where(block)}: now drawn as\n{drawn}"
             played["graph"] += 1
     # A parser that silently found nothing would pass; the tutorial has all four kinds.
     assert played["file"] >= 2
