@@ -281,6 +281,18 @@ def test_start_refusals_write_nothing(wf: Harness) -> None:
     with pytest.raises(InvalidInput) as caught:
         start("enterprise_issue", ACTORS["enterprise"], {**START_DATA, "titel": "x"})
     assert "did you mean 'title'?" in caught.value.problem
+    # Fields only events set (start_fields): an enterprise cannot raise a problem
+    # already assigned to a unit, rated, or escalated — even with valid values.
+    for forged in (
+        {"lead_unit": "u_culture"},
+        {"satisfaction": "satisfied"},
+        {"escalation_level": "quarterly_dispatch"},
+        {"reopen_count": 0},
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            start("enterprise_issue", ACTORS["enterprise"], {**START_DATA, **forged})
+        ((field, problem),) = [(f, p) for f, p in caught.value.errors if f in forged]
+        assert problem == "is set by the workflow's events, not when an item is started"
 
     denials = [
         (ACTORS["unit"], "it needs one of the roles enterprise, commissioner, office"),

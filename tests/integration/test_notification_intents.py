@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.integration.engine_fixtures import ACTORS, Harness, wf
+from tests.integration.engine_fixtures import ACTORS, START_DATA, Harness, wf
 from workflow.app import Engine
 from workflow.errors import NotAuthorized
 
@@ -46,7 +46,7 @@ def _with_templates(wf: Harness, used: dict[str, frozenset[str] | None]) -> Engi
 
 def test_an_event_writes_one_intent_per_role_with_a_minimal_payload(wf: Harness) -> None:
     engine = _with_templates(wf, {"event": frozenset({"title", "lead_unit"})})
-    item = engine.start("enterprise_issue", ACTORS["enterprise"], wf.start().data)
+    item = engine.start("enterprise_issue", ACTORS["enterprise"], START_DATA)
     item = engine.fire(item.id, "accept", ACTORS["office"], {"lead_unit": "u_culture"})
 
     (intent,) = _intents(wf, item.id)
@@ -84,7 +84,7 @@ def test_the_shipped_templates_decide_what_travels(wf: Harness) -> None:
 def test_without_a_template_index_no_item_data_travels(wf: Harness) -> None:
     engine = wf.engine_with(wf.engine.catalog)
     engine.templates = None
-    item = engine.start("enterprise_issue", ACTORS["enterprise"], wf.start().data)
+    item = engine.start("enterprise_issue", ACTORS["enterprise"], START_DATA)
     item = engine.fire(item.id, "accept", ACTORS["office"], {"lead_unit": "u_culture"})
     (intent,) = _intents(wf, item.id)
     assert intent["payload"]["item"]["data"] == {}
@@ -92,7 +92,7 @@ def test_without_a_template_index_no_item_data_travels(wf: Harness) -> None:
 
 def test_a_template_reading_item_data_dynamically_gets_all_of_it(wf: Harness) -> None:
     engine = _with_templates(wf, {"event": None})
-    item = engine.start("enterprise_issue", ACTORS["enterprise"], wf.start().data)
+    item = engine.start("enterprise_issue", ACTORS["enterprise"], START_DATA)
     item = engine.fire(item.id, "accept", ACTORS["office"], {"lead_unit": "u_culture"})
     (intent,) = _intents(wf, item.id)
     assert intent["payload"]["item"]["data"] == dict(item.data)

@@ -143,8 +143,8 @@ def test_the_office_sets_the_rounds_weights_at_admission(walk: Walk) -> None:
 
 
 @ON_SQLITE
-def test_admission_resets_whatever_the_nomination_carried(walk: Walk) -> None:
-    # A nomination cannot bring its own weights, marks or judges into the scoring.
+def test_a_nomination_cannot_bring_its_own_weights_marks_or_judges(walk: Walk) -> None:
+    # start_fields: the scoring fields are the events' to set, never the nominator's.
     forged: dict[str, Any] = {
         "weight_social": 100,
         "weight_business": 0,
@@ -155,7 +155,13 @@ def test_admission_resets_whatever_the_nomination_carried(walk: Walk) -> None:
         "scored_by": ["judge.fang", "judge.shi", "judge.yuan"],
         "total": 100,
     }
-    item = _admitted(walk, **forged)
+    with pytest.raises(InvalidInput) as caught:
+        walk.start(WORKFLOW, COMMISSIONER, {**DATA, **forged})
+    refused = dict(caught.value.errors)
+    assert set(refused) == set(forged)
+    assert set(refused.values()) == {"is set by the workflow's events, not when an item is started"}
+    # Admission still resets the scoring, so a re-admitted round starts clean.
+    item = _admitted(walk)
     assert (item.data["weight_social"], item.data["score_count"], item.data["scored_by"]) == (
         30,
         0,

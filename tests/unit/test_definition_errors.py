@@ -622,3 +622,18 @@ def test_end_of_a_folded_expression(tmp_path: Path) -> None:
 def test_double_quoted_escapes_keep_the_column(tmp_path: Path) -> None:
     text = _with_raw_guard(' "item.count > 1 and \\"x\\" != \\u0027y\\u0027 and item.cuont"\n')
     expect(tmp_path, text, "cuont", "unknown attribute 'cuont' of item")
+
+
+# -- start_fields -----------------------------------------------------------------------
+
+
+def test_start_fields_name_known_fields_and_every_required_one(tmp_path: Path) -> None:
+    text = MINIMAL.replace("initial: new\n", "initial: new\nstart_fields: [titel]\n", 1)
+    text = text.replace(
+        "  category:\n    type: enum\n", "  category:\n    type: enum\n    required: true\n"
+    )
+    assert "start_fields" in text
+    assert "required: true" in text
+    expect(tmp_path, text, "titel", "unknown field 'titel'")
+    found = problems(tmp_path, text)
+    assert any("field 'category' is required and has no default" in p for p in found)

@@ -160,6 +160,16 @@ class Core:
         values, problems = validate_values(
             model_for((definition.hash, "@start"), spec.fields), data
         )
+        if spec.start_fields is not None:
+            # Fields only events set: refused even when otherwise valid, and said so.
+            problems = [
+                *(
+                    (name, "is set by the workflow's events, not when an item is started")
+                    for name in (data or {})
+                    if name in spec.fields and name not in spec.start_fields
+                ),
+                *problems,
+            ]
         if problems:
             raise _invalid(None, "start", None, problems)
         role, why = resolve_role(definition, spec.started_by, actor, values, self.directory)

@@ -335,6 +335,22 @@ class _Checker:
         if problem:
             self.add(path, problem)
 
+    def check_start_fields(self) -> None:
+        """Each start field exists; a required field without a default can be given at start."""
+        chosen = self.spec.start_fields
+        if chosen is None:
+            return
+        for position, name in enumerate(chosen):
+            if name not in self.spec.fields:
+                self.unknown(("start_fields", position), "field", name, self.spec.fields)
+        for name, spec in self.spec.fields.items():
+            if spec.required and spec.default is None and name not in chosen:
+                self.add(
+                    ("start_fields",),
+                    f"field {name!r} is required and has no default, so a new item must give "
+                    "it: add it to 'start_fields'",
+                )
+
     def check_roles(self) -> None:
         for position, starter in enumerate(self.spec.started_by):
             if starter not in self.spec.roles:
@@ -709,6 +725,7 @@ class _Checker:
         self.flatten_states(self.spec.states, ("states",), None)
         for name, spec in self.spec.fields.items():
             self.check_field(spec, ("fields", name))
+        self.check_start_fields()
         self.check_roles()
         self.check_reviews()
         if self.spec.escalation is not None:

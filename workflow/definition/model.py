@@ -617,6 +617,14 @@ class WorkflowSpec(_Spec):
     fields: dict[Identifier, FieldSpec] = Field(
         default_factory=dict, description="The data an item carries."
     )
+    start_fields: list[Identifier] | None = Field(
+        default=None,
+        description=(
+            "The fields the data of a new item may give (default: every field). The others "
+            "only events' effects set, so no one starts an item with, say, its responsible "
+            "unit, its satisfaction or its escalation level already filled in."
+        ),
+    )
     roles: dict[Identifier, RoleSpec] = Field(description="Who takes part, and how bound.")
     states: dict[Identifier, StateSpec] = Field(description="The states (top level).")
     events: list[EventSpec] = Field(description="The events (transitions).")
