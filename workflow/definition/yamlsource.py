@@ -321,9 +321,45 @@ def _key_position(node: CommentedMap, key: object) -> tuple[int, int, int, int] 
     return None
 
 
-def _plain(value: Any, path: Path, where: Located, positions: SourceMap, file: str) -> Any:
-    """Convert ruamel's round-trip node into plain data, recording positions."""
+def _plain(
+    value: Any,
+    path: Path,
+    where: Located,
+    positions: SourceMap,
+    file: str,
+    inside: set[int] | None = None,
+) -> Any:
+    """Convert ruamel's round-trip node into plain data, recording positions.
+
+    ``inside`` holds the containers being converted on the way down: an alias
+    to one of them (``&a [*a]``) would make the data infinite.
+    """
     positions.add(path, where)
+    if isinstance(value, CommentedMap | CommentedSeq):
+        inside = set() if inside is None else inside
+        if id(value) in inside:
+            raise _problem(
+                file,
+                where.line,
+                where.column,
+                "an alias refers to a node that contains it: the data would never end",
+            )
+        inside.add(id(value))
+        try:
+            return _container(value, path, where, positions, file, inside)
+        finally:
+            inside.discard(id(value))
+    return _scalar(value)
+
+
+def _container(
+    value: CommentedMap | CommentedSeq,
+    path: Path,
+    where: Located,
+    positions: SourceMap,
+    file: str,
+    inside: set[int],
+) -> Any:
     if isinstance(value, CommentedMap):
         result: dict[str, Any] = {}
         for key in value:
@@ -341,20 +377,18 @@ def _plain(value: Any, path: Path, where: Located, positions: SourceMap, file: s
                     _style(value[key]),
                 )
             name = key if isinstance(key, str) else str(_scalar(key))
-            result[name] = _plain(value[key], (*path, name), child, positions, file)
+            result[name] = _plain(value[key], (*path, name), child, positions, file, inside)
         return result
-    if isinstance(value, CommentedSeq):
-        items: list[Any] = []
-        for index, item in enumerate(value):
-            line_col = value.lc.data.get(index)
-            if line_col is None:
-                child = where
-            else:
-                line, col = int(line_col[0]) + 1, int(line_col[1]) + 1
-                child = Located(file, line, col, line, col, _style(item))
-            items.append(_plain(item, (*path, index), child, positions, file))
-        return items
-    return _scalar(value)
+    items: list[Any] = []
+    for index, item in enumerate(value):
+        line_col = value.lc.data.get(index)
+        if line_col is None:
+            child = where
+        else:
+            line, col = int(line_col[0]) + 1, int(line_col[1]) + 1
+            child = Located(file, line, col, line, col, _style(item))
+        items.append(_plain(item, (*path, index), child, positions, file, inside))
+    return items
 
 
 def _scalar(value: Any) -> Any:
