@@ -642,6 +642,7 @@ def test_start_fields_name_known_fields_and_every_required_one(tmp_path: Path) -
 def test_an_alias_inside_its_own_node_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     # A top-level sequence that contains itself: the data would be infinite.
     found = problems(tmp_path, "&a [*a, *a]\n")
+    where = tmp_path / "wf.yaml"
     assert found == [
-        f"{tmp_path / 'wf.yaml'}:1:1: an alias refers to a node that contains it: the data would never end"
+        f"{where}:1:1: an alias refers to a node that contains it: the data would never end"
     ]
