@@ -96,7 +96,8 @@ def test_the_demo_plays_every_story_and_verifies_every_item(demo: Demo) -> None:
     for item in range(1, 11):
         assert re.search(rf"^  item {item}: verified, \d+ history rows", out, re.MULTILINE)
     assert "All 10 items verified." in out
-    assert out.rstrip().endswith("review agenda monthly --period 2026-11")
+    assert "review agenda monthly --period 2026-11\n" in out
+    assert out.rstrip().endswith("workflow --db sqlite:///workflow-year.db directory show")
 
     # The database is left for the item commands; a second run starts afresh.
     again = run("demo", cwd=tmp_path)

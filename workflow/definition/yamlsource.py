@@ -16,8 +16,12 @@ materialising millions of nodes.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import hashlib
 import io
 import re
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -427,6 +431,29 @@ def read_yaml(file: str, text: str | None = None) -> YamlDocument:
             raise _problem(file, 1, 1, f"the file is not UTF-8 text (byte {error.start})") from None
     elif len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise _problem(file, 1, 1, f"the file is larger than the limit of {MAX_FILE_BYTES} bytes")
+    key = (file, hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest())
+    cached = _READ.get(key)
+    if cached is not None:
+        _READ.move_to_end(key)
+        # The caller may change the data (includes are merged into it): a copy each time.
+        return dataclasses.replace(cached, data=copy.deepcopy(cached.data))
+    document = _read(file, text)
+    _READ[key] = document
+    if len(_READ) > _READ_CACHE_SIZE:
+        _READ.popitem(last=False)
+    return dataclasses.replace(document, data=copy.deepcopy(document.data))
+
+
+# Parsing is the slow part of loading definitions (ruamel's round-trip reader is
+# pure Python): a catalog reads each shared include once per definition, and a
+# process may load the same folder more than once. Keyed by file name and
+# content, so an edited file is always read again.
+_READ: OrderedDict[tuple[str, bytes], YamlDocument] = OrderedDict()
+_READ_CACHE_SIZE = 256
+
+
+def _read(file: str, text: str) -> YamlDocument:
+    """Parse ``text`` (already read and size-checked) into plain data and positions."""
     try:
         _check_flow_depth(file, text)
         _check_bounds(file, text)
