@@ -20,6 +20,8 @@ import copy
 import dataclasses
 import hashlib
 import io
+import json
+import os
 import re
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml import __version__ as ruamel_version
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
@@ -415,6 +418,7 @@ def read_yaml(file: str, text: str | None = None) -> YamlDocument:
     for oversized, malformed, over-deep or alias-bombed input; never another
     exception for any content.
     """
+    from_file = text is None
     if text is None:
         try:
             with open(file, "rb") as handle:
@@ -437,7 +441,11 @@ def read_yaml(file: str, text: str | None = None) -> YamlDocument:
         _READ.move_to_end(key)
         # The caller may change the data (includes are merged into it): a copy each time.
         return dataclasses.replace(cached, data=copy.deepcopy(cached.data))
-    document = _read(file, text)
+    document = _from_disk(file, text) if from_file else None
+    if document is None:
+        document = _read(file, text)
+        if from_file:
+            _to_disk(document)
     _READ[key] = document
     if len(_READ) > _READ_CACHE_SIZE:
         _READ.popitem(last=False)
@@ -450,6 +458,71 @@ def read_yaml(file: str, text: str | None = None) -> YamlDocument:
 # content, so an edited file is always read again.
 _READ: OrderedDict[tuple[str, bytes], YamlDocument] = OrderedDict()
 _READ_CACHE_SIZE = 256
+
+
+# Across processes (every `workflow` command loads the definitions), parsed
+# files are kept as JSON under the user's cache folder, named by a digest of
+# the text, the reader's version and ruamel's: never pickle, and a damaged or
+# foreign entry is simply parsed again. WORKFLOW_YAML_CACHE=off turns it off;
+# WORKFLOW_YAML_CACHE=DIR puts it elsewhere.
+_CACHE_FORMAT = "1"
+
+
+def _cache_folder() -> str | None:
+    chosen = os.environ.get("WORKFLOW_YAML_CACHE", "")
+    if chosen.lower() in ("off", "0", "no", "false"):
+        return None
+    if chosen:
+        return chosen
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "service-workflow", "yaml")
+
+
+def _cache_path(text: str) -> str | None:
+    folder = _cache_folder()
+    if folder is None:
+        return None
+    digest = hashlib.sha256(
+        f"{_CACHE_FORMAT}\0{ruamel_version}\0".encode() + text.encode("utf-8", "surrogatepass")
+    ).hexdigest()
+    return os.path.join(folder, f"{digest}.json")
+
+
+def _from_disk(file: str, text: str) -> YamlDocument | None:
+    path = _cache_path(text)
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            stored = json.load(handle)
+        positions = SourceMap(file)
+        for entry in stored["positions"]:
+            where, key_line, key_column, line, column, style = entry
+            positions.add(tuple(where), Located(file, key_line, key_column, line, column, style))
+        return YamlDocument(file=file, text=text, data=stored["data"], positions=positions)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _to_disk(document: YamlDocument) -> None:
+    path = _cache_path(document.text)
+    if path is None:
+        return
+    stored = {
+        "data": document.data,
+        "positions": [
+            [list(where), at.key_line, at.key_column, at.line, at.column, at.style]
+            for where, at in document.positions.items()
+        ],
+    }
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        partial = f"{path}.{os.getpid()}.tmp"
+        with open(partial, "w", encoding="utf-8") as handle:
+            json.dump(stored, handle, ensure_ascii=False)
+        os.replace(partial, path)  # whole or not at all, even with several processes
+    except (OSError, TypeError, ValueError):
+        return  # a read-only home, a full disk: reading goes on without the cache
 
 
 def _read(file: str, text: str) -> YamlDocument:
