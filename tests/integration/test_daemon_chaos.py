@@ -676,7 +676,10 @@ def test_daemons_killed_and_paused_at_random_escalate_each_level_exactly_once(
             remaining = _remaining(db)
             if remaining and kills + pauses < MAX_BLOWS and time.monotonic() >= next_blow:
                 running = [p for p in fleet.alive() if p.pid not in fleet.stopped]
-                if rng.random() < 0.5 or not running:
+                # The first blow kills, the second pauses, then chance decides:
+                # every run sees both kinds (four kills in a row happened: 1 in 16).
+                kill = kills == 0 or (pauses > 0 and rng.random() < 0.5)
+                if kill or not running:
                     fleet.kill(rng.choice(fleet.alive()))
                     kills += 1
                 else:
