@@ -17,7 +17,7 @@ from workflow.definition.compiled import Definition
 from workflow.reports.errors import BadReportPeriod
 from workflow.reports.labels import event_label, level_label, state_label
 from workflow.reports.model import Cell, Column, Report, Section, Text
-from workflow.reports.names import Lang, Names
+from workflow.reports.names import Lang, Names, as_text
 from workflow.reports.periods import Period
 from workflow.reports.query import ReportRows, StepRow
 from workflow.reports.rules import ReportRules
@@ -73,10 +73,10 @@ def dispatch_sheet(
         lines.append(
             (
                 item.id,
-                _text(data.get(rules.fields.get("title", "title"))),
-                names.name("enterprise", _text(data.get(rules.fields["enterprise"])), lang),
-                names.name("district", _text(data.get(rules.fields["district"])), lang),
-                names.name("unit", _text(data.get(rules.fields["unit"])), lang),
+                as_text(data.get(rules.fields.get("title", "title"))),
+                names.name("enterprise", data.get(rules.fields["enterprise"]), lang),
+                names.name("district", data.get(rules.fields["district"]), lang),
+                names.name("unit", data.get(rules.fields["unit"]), lang),
                 state_label(definition, state, lang),
                 entry.period,
                 level_label(definition, entry.level, lang),
@@ -156,7 +156,3 @@ def _reason(reason: str, lang: Lang) -> str:
     known = {"escalated": ("督辦升級", "escalated"), "carried": ("上期結轉", "carried over")}
     zh, en = known.get(reason, (reason, reason))
     return zh if lang == "zh" else en
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)

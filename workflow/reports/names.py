@@ -15,7 +15,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from workflow.definition.compiled import Definition
 
-__all__ = ["Lang", "NameDirectory", "Names", "NoNames"]
+__all__ = ["Lang", "NameDirectory", "Names", "NoNames", "as_text"]
 
 Lang = Literal["zh", "en"]
 
@@ -50,8 +50,12 @@ class Names:
     fields: Mapping[str, str]
     """Grouping kind -> item field (to find an enum field's option labels)."""
 
-    def name(self, kind: str, value: str | None, lang: Lang) -> str:
-        """Return the display name of ``value`` of ``kind`` ('—' when there is none)."""
+    def name(self, kind: str, value: object, lang: Lang) -> str:
+        """Return the display name of ``value`` of ``kind`` ('—' when there is none).
+
+        ``value`` is what the item's data holds (any JSON value; ids are text).
+        """
+        value = as_text(value)
         if value is None or value == "":
             return "—"
         label = self._option_label(kind, value, lang)
@@ -68,3 +72,8 @@ class Names:
             return None
         text = spec.options[value]
         return text.zh if lang == "zh" else text.en
+
+
+def as_text(value: object) -> str | None:
+    """Return an item-data value as text (None stays None): ids and titles as reports show them."""
+    return None if value is None else str(value)

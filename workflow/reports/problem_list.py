@@ -20,7 +20,7 @@ from workflow.reports.circular import GROUP_TITLES
 from workflow.reports.facts import WorkingDays
 from workflow.reports.labels import event_label, level_label, state_label
 from workflow.reports.model import Cell, Chart, Column, Report, Section, Text
-from workflow.reports.names import Lang, Names
+from workflow.reports.names import Lang, Names, as_text
 from workflow.reports.periods import Period
 from workflow.reports.query import ReportRows, StepRow
 from workflow.reports.rules import ReportRules
@@ -91,11 +91,9 @@ def problem_list(
                 (
                     names.name(by, None if group is None else str(group), lang),
                     item.id,
-                    _text(item.data.get(rules.fields.get("title", "title"))),
-                    names.name(
-                        "enterprise", _text(item.data.get(rules.fields["enterprise"])), lang
-                    ),
-                    names.name("district", _text(item.data.get(rules.fields["district"])), lang),
+                    as_text(item.data.get(rules.fields.get("title", "title"))),
+                    names.name("enterprise", item.data.get(rules.fields["enterprise"]), lang),
+                    names.name("district", item.data.get(rules.fields["district"]), lang),
                     state_label(definition, state, lang),
                     item.created_at.astimezone(ZoneInfo(period.timezone)).date(),
                     calendar.working_days_between(item.created_at, counted),
@@ -179,7 +177,3 @@ def _pausing_states(definition: Definition | None) -> frozenset[str]:
     if definition is None:
         return frozenset()
     return frozenset(name for name, state in definition.states.items() if state.pauses_clock)
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)

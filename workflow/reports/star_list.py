@@ -63,9 +63,9 @@ def star_list(
         lines.append(
             (
                 rank if total is not None else None,
-                names.name("enterprise", _text(data.get("enterprise")), lang),
-                names.name("district", _text(data.get("district")), lang),
-                names.name("sector", _text(data.get("sector")), lang),
+                names.name("enterprise", data.get("enterprise"), lang),
+                names.name("district", data.get("district"), lang),
+                names.name("sector", data.get("sector"), lang),
                 *(_number(data.get(f"score_{key}")) for key, _ in CRITERIA),
                 *(w / 100 if w is not None else None for w in weights),
                 total,
@@ -141,7 +141,3 @@ def _int(value: Any) -> int | None:
 
 def _total(data: Mapping[str, Any]) -> float:
     return _number(data.get("total")) or 0.0
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)

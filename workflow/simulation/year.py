@@ -443,9 +443,8 @@ class _Year:
 
     # -- playing ----------------------------------------------------------------------------
 
-    def raise_plan(self, when: dt.datetime) -> None:
-        """Draw a problem's plan and raise it (now, at ``when``)."""
-        del when  # the clock is already there; the plan is drawn in arrival order
+    def raise_plan(self) -> None:
+        """Draw a problem's plan and raise it now (plans are drawn in arrival order)."""
         self.raise_problem(self.plan(self.clock.now()))
 
     def raise_problem(self, plan: Plan) -> None:
@@ -455,13 +454,10 @@ class _Year:
         self.report.transitions += 1
         self.month_raised += 1
         self.open_items.add(item.id)
-        self.advance(item.id, self.script(item.id, plan), None)
+        self.advance(item.id, self.script(item.id, plan))
 
-    def advance(
-        self, item_id: int, script: Iterator[Step | Wait], previous: Step | Wait | None
-    ) -> None:
+    def advance(self, item_id: int, script: Iterator[Step | Wait]) -> None:
         """Schedule the script's next step (after the one just played)."""
-        del previous
         try:
             step = next(script)
         except StopIteration:
@@ -477,14 +473,14 @@ class _Year:
             return  # closed meanwhile by a meeting's decision: the script ends
         if isinstance(step, Wait):
             if item.state in step.states:
-                self.advance(item_id, script, step)
+                self.advance(item_id, script)
             else:
                 self.at(self.later(self.clock.now(), 1), lambda: self.play(item_id, script, step))
             return
         if step.branch is not None and not any(
             b.unit == step.branch and b.status == "open" for b in self.engine.branches(item_id)
         ):
-            self.advance(item_id, script, step)  # too late: the silence was counted
+            self.advance(item_id, script)  # too late: the silence was counted
             return
         try:
             after = self.engine.fire(item_id, step.event, step.actor, step.data, reason=step.reason)
@@ -494,7 +490,7 @@ class _Year:
         self.report.transitions += 1
         if not after.is_open:
             self.finished(item_id)
-        self.advance(item_id, script, step)
+        self.advance(item_id, script)
 
     def finished(self, item_id: int) -> None:
         """Count an item that reached a final state."""
@@ -656,7 +652,7 @@ def simulate_year(
         for _ in range(problems)
     )
     for when in arrivals:
-        year.at(when, partial(year.raise_plan, when))
+        year.at(when, year.raise_plan)
     day = first
     while day <= last:
         year.at(dt.datetime.combine(day, EVENING, zone), year.evening)
