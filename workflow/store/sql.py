@@ -251,12 +251,11 @@ class _Statements:
             .where(items.c.id == bindparam("w_id"))
             .with_for_update(read=True)
         )
+        self._tables = t
         self.insert_item: Insert = insert(items)
-        self.update_item: Update = (
-            update(items)
-            .where(items.c.id == bindparam("w_id"), items.c.version == bindparam("w_expected"))
-            .values({name: bindparam(name, type_=items.c[name].type) for name in _ITEM_WRITES})
-        )
+        self._updates: dict[tuple[str, ...], Update] = {}
+        self._moves: dict[tuple[str, ...], Insert] = {}
+        self.update_item: Update = self.update_item_for(_ITEM_WRITES)
         self.insert_history: Insert = insert(history)
         self.load_history: Select[Any] = (
             select(history).where(history.c.item_id == bindparam("w_id")).order_by(history.c.seq)
@@ -294,30 +293,56 @@ class _Statements:
             )
             .order_by(clocks.c.id)
         )
-        # PostgreSQL: the compare-and-swap and the history row in one statement
-        # (one round trip); the row is inserted only if the update matched.
-        moved = self.update_item.returning(items.c.id).cte("moved")
-        row = select(*[bindparam(f"h_{c.name}", type_=c.type) for c in history.c])
-        self.move_with_history: Insert = (
-            insert(history)
-            .from_select([c.name for c in history.c], row.select_from(moved))
-            .add_cte(moved)
-        )
+
+    def update_item_for(self, columns: tuple[str, ...]) -> Update:
+        """Return the compare-and-swap of an item that sets ``columns`` (in ``_ITEM_WRITES`` order).
+
+        A move sets only what it changed (always ``version`` and ``updated_at``):
+        an index whose columns a statement does not set is left alone, where
+        setting a column to its own value would still rewrite its index entries
+        (SQLite), make the update non-HOT (PostgreSQL) and, on SQLite, add their
+        pages to the commit's write-ahead log.
+        """
+        found = self._updates.get(columns)
+        if found is None:
+            items = self._tables.items
+            found = self._updates[columns] = (
+                update(items)
+                .where(items.c.id == bindparam("w_id"), items.c.version == bindparam("w_expected"))
+                .values({name: bindparam(name, type_=items.c[name].type) for name in columns})
+            )
+        return found
+
+    def move_with_history_for(self, columns: tuple[str, ...]) -> Insert:
+        """PostgreSQL: the compare-and-swap and the history row in one statement.
+
+        One round trip; the row is inserted only if the update matched.
+        """
+        found = self._moves.get(columns)
+        if found is None:
+            history = self._tables.history
+            moved = self.update_item_for(columns).returning(self._tables.items.c.id).cte("moved")
+            row = select(*[bindparam(f"h_{c.name}", type_=c.type) for c in history.c])
+            found = self._moves[columns] = (
+                insert(history)
+                .from_select([c.name for c in history.c], row.select_from(moved))
+                .add_cte(moved)
+            )
+        return found
 
 
 class _FastPath:
     """The per-transition statements prepared for one dialect."""
 
     def __init__(self, statements: _Statements, tables: Tables, dialect: Dialect) -> None:
+        self._statements = statements
+        self._dialect = dialect
         self.load_item = _Prepared(statements.load_item, dialect)
-        self.update_item = _Prepared(statements.update_item, dialect)
+        self._updates: dict[tuple[str, ...], _Prepared] = {}
+        self._moves: dict[tuple[str, ...], _Prepared] = {}
         self.insert_history = _Prepared(statements.insert_history, dialect)
         # Data-modifying CTEs are PostgreSQL's; elsewhere the two statements run in turn.
-        self.move_with_history = (
-            _Prepared(statements.move_with_history, dialect)
-            if dialect.name == "postgresql"
-            else None
-        )
+        self.moves_with_history = dialect.name == "postgresql"
         self.load_item_with_clocks = _Prepared(statements.load_item_with_clocks, dialect)
         self.load_open_clocks = _Prepared(statements.load_open_clocks, dialect)
         self.item_columns = _result_processors(tables.items, dialect)
@@ -329,6 +354,22 @@ class _FastPath:
             if column.name in _DEADLINE_FIELDS
         )
         self.item_width = len(tables.items.c)
+
+    def update_item(self, columns: tuple[str, ...]) -> _Prepared:
+        """Return the compare-and-swap setting ``columns``, prepared for this dialect."""
+        found = self._updates.get(columns)
+        if found is None:
+            statement = self._statements.update_item_for(columns)
+            found = self._updates[columns] = _Prepared(statement, self._dialect)
+        return found
+
+    def move_with_history(self, columns: tuple[str, ...]) -> _Prepared:
+        """Return the compare-and-swap with its history row (PostgreSQL), prepared."""
+        found = self._moves.get(columns)
+        if found is None:
+            statement = self._statements.move_with_history_for(columns)
+            found = self._moves[columns] = _Prepared(statement, self._dialect)
+        return found
 
 
 def _result_processors(table: Any, dialect: Dialect) -> tuple[tuple[int, Any], ...]:
@@ -530,19 +571,37 @@ def _item(row: Row[Any]) -> ItemSnapshot:
     )
 
 
-def _item_values(item: ItemSnapshot, expected_version: int) -> dict[str, Any]:
-    """Return the parameters of the compare-and-swap of ``item`` (``_Statements.update_item``)."""
-    return {
-        "w_id": item.id,
-        "w_expected": expected_version,
-        "state": item.state,
-        "data": dict(item.data),
-        "version": item.version,
-        "is_open": item.is_open,
-        "updated_at": item.updated_at,
-        "closed_at": item.closed_at,
-        "definition_hash": item.definition_hash,
-    }
+def _item_values(
+    item: ItemSnapshot, expected_version: int, columns: tuple[str, ...] = _ITEM_WRITES
+) -> dict[str, Any]:
+    """Return the parameters of the compare-and-swap of ``item`` setting ``columns``."""
+    values: dict[str, Any] = {"w_id": item.id, "w_expected": expected_version}
+    for name in columns:
+        values[name] = dict(item.data) if name == "data" else getattr(item, name)
+    return values
+
+
+_ALWAYS_WRITTEN = ("version", "updated_at")
+"""Columns every compare-and-swap sets: a move is a new version at a new time."""
+
+
+def _changed_columns(before: ItemSnapshot | None, item: ItemSnapshot) -> tuple[str, ...]:
+    """Return the columns of ``_ITEM_WRITES`` in which ``item`` differs from ``before``.
+
+    ``before`` is the row as this transaction read it at the version the
+    compare-and-swap expects; if it matches, the row holds exactly those
+    values, so leaving the others out of the SET clause changes nothing but
+    what the database has to rewrite. Data compares with ``==``, as the
+    history row's changes do: a value equal to the stored one is not a change
+    there either.
+    """
+    if before is None:
+        return _ITEM_WRITES
+    return tuple(
+        name
+        for name in _ITEM_WRITES
+        if name in _ALWAYS_WRITTEN or getattr(item, name) != getattr(before, name)
+    )
 
 
 def _history_values(entry: HistoryEntry) -> dict[str, Any]:
@@ -606,7 +665,10 @@ class _SqlTransaction:
         # transaction, and the item's move may still be waiting to be sent.
         self._outside = False
         self._autocommit = False  # set on the driver's connection for that, to be undone
-        self._move: tuple[dict[str, Any], ItemSnapshot, int, str] | None = None
+        self._move: tuple[_Prepared, dict[str, Any], ItemSnapshot, int, str] | None = None
+        # Each item as this write transaction read or last wrote it, by id: its
+        # compare-and-swap then sets only the columns that changed.
+        self._rows: dict[int, ItemSnapshot] = {}
         # Open clocks read along with their item in this transaction, by item id;
         # forgotten as soon as this transaction writes clocks.
         self._clocks: dict[int, list[Deadline]] = {}
@@ -674,12 +736,16 @@ class _SqlTransaction:
         return self._driver.dbapi_connection
 
     def _send_move(
-        self, values: dict[str, Any], item: ItemSnapshot, expected: int, event: str
+        self,
+        prepared: _Prepared,
+        values: dict[str, Any],
+        item: ItemSnapshot,
+        expected: int,
+        event: str,
     ) -> None:
         """Send a held-back move; a compare-and-swap that matched nothing is a conflict."""
-        assert self.fast is not None
-        assert self.fast.move_with_history is not None
-        if self._run(self.fast.move_with_history, values).rowcount != 1:
+        if self._run(prepared, values).rowcount != 1:
+            self._rows.pop(item.id, None)
             raise ConcurrentUpdate(
                 item_id=item.id,
                 event=event,
@@ -743,12 +809,33 @@ class _SqlTransaction:
             self._clocks[item_id] = [
                 _clock(fast, row[width:]) for row in rows if row[width] is not None
             ]
-            return _fast_item(fast, rows[0][:width])
+            moving = self._rows[item_id] = _fast_item(fast, rows[0][:width])
+            return moving
+        item: ItemSnapshot | None
         if fast is not None:
             found = self._run(fast.load_item, {"w_id": item_id}, read=True).fetchone()
-            return None if found is None else _fast_item(fast, found)
-        row = self.connection.execute(self.s.load_item, {"w_id": item_id}).first()
-        return None if row is None else _item(row)
+            item = None if found is None else _fast_item(fast, found)
+        else:
+            row = self.connection.execute(self.s.load_item, {"w_id": item_id}).first()
+            item = None if row is None else _item(row)
+        if self._write and item is not None:
+            self._rows[item_id] = item
+        return item
+
+    def _columns(self, item: ItemSnapshot, expected_version: int) -> tuple[str, ...]:
+        """Return the columns the compare-and-swap of ``item`` must set (see _changed_columns)."""
+        before = self._rows.get(item.id)
+        if before is not None and before.version != expected_version:
+            before = None
+        return _changed_columns(before, item)
+
+    def _moved(self, item: ItemSnapshot, matched: bool) -> bool:
+        """Remember ``item`` as written if its compare-and-swap matched; return ``matched``."""
+        if matched:
+            self._rows[item.id] = item
+        else:
+            self._rows.pop(item.id, None)
+        return matched
 
     def insert_item(self, item: ItemSnapshot) -> int:
         result = self.connection.execute(
@@ -771,10 +858,14 @@ class _SqlTransaction:
         return int(key[0])
 
     def update_item(self, item: ItemSnapshot, expected_version: int) -> bool:
-        values = _item_values(item, expected_version)
+        columns = self._columns(item, expected_version)
+        values = _item_values(item, expected_version, columns)
         if self.fast is not None:
-            return bool(self._run(self.fast.update_item, values).rowcount == 1)
-        return self.connection.execute(self.s.update_item, values).rowcount == 1
+            matched = self._run(self.fast.update_item(columns), values).rowcount == 1
+        else:
+            statement = self.s.update_item_for(columns)
+            matched = self.connection.execute(statement, values).rowcount == 1
+        return self._moved(item, bool(matched))
 
     def update_item_with_history(
         self,
@@ -794,14 +885,17 @@ class _SqlTransaction:
         the transaction ends.
         """
         fast = self.fast
-        if fast is not None and fast.move_with_history is not None and len(entries) == 1:
-            values = _item_values(item, expected_version)
+        if fast is not None and fast.moves_with_history and len(entries) == 1:
+            columns = self._columns(item, expected_version)
+            prepared = fast.move_with_history(columns)
+            values = _item_values(item, expected_version, columns)
             for key, value in _history_values(entries[0]).items():
                 values[f"h_{key}"] = value
             if self._outside and self._move is None:
-                self._move = (values, item, expected_version, event or entries[0].event)
+                self._move = (prepared, values, item, expected_version, event or entries[0].event)
+                self._rows[item.id] = item
                 return True
-            return bool(self._run(fast.move_with_history, values).rowcount == 1)
+            return self._moved(item, self._run(prepared, values).rowcount == 1)
         if not self.update_item(item, expected_version):
             return False
         self.append_history(entries)
