@@ -346,6 +346,24 @@ def test_downgrade_to_0002_puts_the_old_indexes_back(backend: Backend) -> None:
     assert _reflected_indexes(engine, prefix) == before
 
 
+def test_0006_indexes_items_by_close_instead_of_by_update(backend: Backend) -> None:
+    engine, prefix = backend.engine, backend.prefix
+    upgrade(engine, prefix=prefix, revision="0005")
+    before = _reflected_indexes(engine, prefix)
+    names = {name for name, *_ in before["items"]}
+    assert "items_by_update" in names
+    assert "items_by_close" not in names
+
+    upgrade(engine, prefix=prefix)
+    after = {index for index in _reflected_indexes(engine, prefix)["items"]}
+    assert ("items_by_close", ("workflow_id", "is_open", "closed_at"), False, None) in after
+    assert "items_by_update" not in {name for name, *_ in after}
+
+    with engine.connect() as conn, conn.begin():
+        command.downgrade(alembic_config(conn, prefix=prefix), "0005")
+    assert _reflected_indexes(engine, prefix) == before
+
+
 def test_schema_ahead_of_this_release_says_so(backend: Backend) -> None:
     upgrade(backend.engine, prefix=backend.prefix)
     with backend.engine.begin() as conn:

@@ -89,10 +89,7 @@ def build_report(
     with engine.store.read() as tx:
         connection, t = tx.connection, tx.t
         if name == "problem-list":
-            open_states = [
-                n for n, s in (definition.states.items() if definition else ()) if not s.final
-            ]
-            rows = query.open_rows(connection, t, workflow_id, open_states, as_of)
+            rows = query.open_rows(connection, t, workflow_id, as_of)
             return problem_list(rows, wanted, grouping, calendar, display, chosen, definition, lang)
         if name == "dispatch-sheet":
             review = definition.spec.reviews.get(chosen.dispatch_review) if definition else None

@@ -2,17 +2,18 @@
 
 Every report reads the same five kinds of rows (items, their history, their
 deadlines, the escalation levels fired on them, review agenda entries) for
-one set of items, chosen by a condition on the items table that every
-query repeats in a join: one statement per table, never one per item.
+one set of items, chosen by a query of their ids that every per-table query
+joins: one statement per table, never one per item.
 
 Each selection is bounded so that a big database stays cheap:
 
-* activity in a window (the circular, the assessment): items with
-  ``updated_at >= since`` (the ``items_by_update`` index; every step writes
-  ``updated_at``, so an item with a history row in the window was updated
-  at or after its start) and ``created_at < until``;
-* open at a moment (the problem list): items whose state is open now
-  (``items_by_state``) or that changed since the moment;
+* activity in a window (the circular, the assessment): items open now or
+  closed at or after the window's start (two ranges of the
+  ``items_by_close`` index; an item closed before and untouched since has
+  no history row in the window: no event leaves a final state, and the
+  step into one sets ``closed_at``), created before ``until``;
+* open at a moment (the problem list): items open now or closed since the
+  moment (the same index);
 * on an agenda (the dispatch sheet): the review's entries for the periods
   (the ``review_entries_once`` index leads with review and period).
 
@@ -28,7 +29,17 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Subquery,
+    and_,
+    false,
+    or_,
+    select,
+    true,
+    union_all,
+)
 
 from workflow.store.schema import Tables
 
@@ -137,31 +148,43 @@ def active_rows(
     events or into those states: the figures count a few kinds of step, and
     the other rows need not cross the wire.
     """
+    picked = _open_or_closed_since(t, workflow_id, since, until)
+    return _read(connection, t, picked, until, steps)
+
+
+def _open_or_closed_since(
+    t: Tables, workflow_id: str, moment: dt.datetime, until: dt.datetime
+) -> Subquery:
+    """Select the ids of the items created before ``until``, open now or closed since ``moment``.
+
+    Two ranges of ``items_by_close``, as a derived table the per-table queries
+    join: asked as one condition with ``OR``, SQLite, PostgreSQL and MariaDB
+    all scan every item of the workflow, and MariaDB runs ``IN (... UNION
+    ...)`` once per item. An item open now may have been untouched in a
+    window; the figures count only its steps in the window, so it adds
+    nothing but its read.
+    """
     i = t.items
-    chosen = and_(i.c.workflow_id == workflow_id, i.c.updated_at >= since, i.c.created_at < until)
-    return _read(connection, t, chosen, until, steps)
+    mine = and_(i.c.workflow_id == workflow_id, i.c.created_at < until)
+    return union_all(
+        select(i.c.id).where(mine, i.c.is_open == true()),
+        select(i.c.id).where(mine, i.c.is_open == false(), i.c.closed_at >= moment),
+    ).subquery("picked")
 
 
 def open_rows(
     connection: Connection,
     t: Tables,
     workflow_id: str,
-    open_states: Collection[str],
     moment: dt.datetime,
 ) -> ReportRows:
     """Read the items of ``workflow_id`` that were open at ``moment``, and their rows.
 
-    An item closed since ``moment`` was updated since; an item open now is in
-    one of ``open_states``. Items closed before ``moment`` are read by neither
-    branch except when updated later (a migration), and are dropped here.
+    An item closed now that was open at ``moment`` closed since (no event
+    leaves a final state); the filter below keeps the selection exact where
+    an item's ``closed_at`` and its state disagree (a migration's mapping).
     """
-    i = t.items
-    chosen = and_(
-        i.c.workflow_id == workflow_id,
-        i.c.created_at < moment,
-        or_(i.c.state.in_(sorted(open_states)), i.c.updated_at >= moment),
-    )
-    rows = _read(connection, t, chosen, moment)
+    rows = _read(connection, t, _open_or_closed_since(t, workflow_id, moment, moment), moment)
     kept = tuple(item for item in rows.items if item.closed_at is None or item.closed_at >= moment)
     ids = {item.id for item in kept}
     return ReportRows(
@@ -188,7 +211,7 @@ def agenda_rows(
         i.c.workflow_id == workflow_id,
         i.c.id.in_(select(r.c.item_id).where(on_agenda)),
     )
-    rows = _read(connection, t, chosen, until)
+    rows = _read(connection, t, select(i.c.id).where(chosen).subquery("picked"), until)
     query = (
         select(
             r.c.item_id,
@@ -227,11 +250,11 @@ def _before(moment: dt.datetime | None, until: dt.datetime) -> bool:
 def _read(
     connection: Connection,
     t: Tables,
-    chosen: ColumnElement[bool],
+    picked: Subquery,
     until: dt.datetime,
     steps: tuple[Collection[str], Collection[str]] | None = None,
 ) -> ReportRows:
-    """Run one query per table for the items ``chosen`` selects."""
+    """Run one query per table for the items whose ids ``picked`` lists."""
     i, h, d, e = t.items, t.history, t.deadlines, t.escalations
     wanted_steps: ColumnElement[bool] = h.c.at < until
     if steps is not None:
@@ -258,7 +281,7 @@ def _read(
                 i.c.is_open,
                 i.c.created_at,
                 i.c.closed_at,
-            ).where(chosen)
+            ).join(picked, picked.c.id == i.c.id)
         )
     )
     # Sorted here: ORDER BY id would make SQLite walk the whole table in id order
@@ -288,8 +311,8 @@ def _read(
                 h.c.reason,
                 h.c.at,
             )
-            .join(i, i.c.id == h.c.item_id)
-            .where(chosen, wanted_steps)
+            .join(picked, picked.c.id == h.c.item_id)
+            .where(wanted_steps)
             .order_by(h.c.item_id, h.c.seq)
         )
     )
@@ -305,8 +328,8 @@ def _read(
         )
         for row in connection.execute(
             select(d.c.item_id, d.c.scope, d.c.started_at, d.c.due_at, d.c.status, d.c.ended_at)
-            .join(i, i.c.id == d.c.item_id)
-            .where(chosen, d.c.branch_id.is_(None), d.c.started_at < until)
+            .join(picked, picked.c.id == d.c.item_id)
+            .where(d.c.branch_id.is_(None), d.c.started_at < until)
             .order_by(d.c.item_id, d.c.id)
         )
     )
@@ -316,8 +339,8 @@ def _read(
             # Through the deadlines: (item) -> deadlines_by_item -> escalations by deadline.
             select(e.c.item_id, e.c.level, d.c.scope, e.c.at)
             .join(d, d.c.id == e.c.deadline_id)
-            .join(i, i.c.id == d.c.item_id)
-            .where(chosen, e.c.outcome == "fired", e.c.at < until)
+            .join(picked, picked.c.id == d.c.item_id)
+            .where(e.c.outcome == "fired", e.c.at < until)
             .order_by(e.c.item_id, e.c.id)
         )
     )

@@ -49,7 +49,7 @@ __all__ = [
     "upgrade",
 ]
 
-HEAD_REVISION: str = "0005"
+HEAD_REVISION: str = "0006"
 """The newest migration revision; :func:`check_schema` requires the database to be at it."""
 
 MIGRATIONS_DIR: Path = Path(__file__).resolve().parent / "migrations"
