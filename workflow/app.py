@@ -156,5 +156,6 @@ class Engine(Core):
 
     def dispose(self) -> None:
         """Close the engine's own database connections."""
+        self.store.close()
         if self.store.engine is not None:
             self.store.engine.dispose()

@@ -25,7 +25,7 @@ Four fires are covered: a plain event (``accept``), an event that enters
 joint handling (``request_joint``, which inserts branches), the joint
 answer that completes the join (the answer and ``@joint_complete`` rows,
 branch updates), and a lone move (``amend``: only the item and its history
-row change). Each is broken three times over:
+row change). Each is broken three times over (four on SQLite):
 
 * ``driver-owned``: as the store runs it by default, when nothing listens to
   the engine's connection events: the transaction on the pooled DB-API
@@ -39,6 +39,10 @@ row change). Each is broken three times over:
 * ``driver-path``: the same statements, in a SQLAlchemy ``Connection``'s
   transaction (a ``commit`` listener is registered, and the failure is
   injected there);
+* ``driver-held`` (SQLite): as ``driver-owned``, with a pool of two, so the
+  store keeps one connection for all its writes instead of checking one out
+  per transaction (``SqlStore._held_writer``): a failed fire must leave that
+  connection as clean as the pool's reset would;
 * ``core-path``: through SQLAlchemy's execution, which the store falls back
   to whenever a cursor-execute listener is registered. That is also why the
   faults are not injected from SQLAlchemy's cursor events: listening there
@@ -272,7 +276,7 @@ class Harness:
 
 @pytest.fixture
 def harnesses(backend: Backend) -> Iterator[list[Harness]]:
-    """Three engines over one upgraded database, each with a pool of exactly one connection.
+    """Three engines (four on SQLite) over one upgraded database, most with a pool of one.
 
     The store runs its own transactions on the bare DB-API connection unless
     something listens to the engine's connection events, and sends its
@@ -288,17 +292,23 @@ def harnesses(backend: Backend) -> Iterator[list[Harness]]:
     finally:
         setup.dispose()
     made: list[Harness] = []
+    paths = ["driver-owned", "driver-path", "core-path"]
+    if backend.name == "sqlite":
+        paths.append("driver-held")
     try:
-        for path in ("driver-owned", "driver-path", "core-path"):
+        for path in paths:
             hooks = DriverHooks()
+            # "driver-held": a pool with room for the connection a SQLite store keeps
+            # for its writes (see test_store_writer); the others hold exactly one.
+            size = 2 if path == "driver-held" else 1
             engine = open_engine(
-                backend.url, backend.prefix, pool_size=1, max_overflow=0, hooks=hooks
+                backend.url, backend.prefix, pool_size=size, max_overflow=0, hooks=hooks
             )
             sa_engine = engine.store.engine
             assert sa_engine is not None
             if path == "core-path":
                 event.listen(sa_engine, "before_cursor_execute", _passive)
-            faults = Faults(sa_engine, hooks, listen=path != "driver-owned")
+            faults = Faults(sa_engine, hooks, listen=path not in ("driver-owned", "driver-held"))
             made.append(Harness(engine, faults, backend.engine, backend.prefix, path, backend.name))
         yield made
     finally:
@@ -338,6 +348,8 @@ def check_no_trace(harness: Harness, name: str, scenario: Scenario) -> None:
     )
     if self_committing:
         assert len(statements) == 2, (name, statements)  # the read and the move, no BEGIN
+    if harness.path == "driver-held":
+        assert harness.engine.store._writer is not None, f"{name}: no connection kept for writes"
     if harness.path == "driver-path":
         assert harness.faults.core_executes < len(statements), (
             f"{name}: every statement went through SQLAlchemy's Connection.execute: the "
@@ -371,6 +383,9 @@ def check_no_trace(harness: Harness, name: str, scenario: Scenario) -> None:
             assert harness.state(item_id) == stored, where
             continue
         assert harness.state(item_id) == before, where
+        held = harness.engine.store._writer
+        if held is not None:  # kept across the failure: rolled back, as the pool's reset would
+            assert not held.pooled.dbapi_connection.in_transaction, where
         # The same fire again, undisturbed, on the connection that failed.
         harness.fire(scenario, item_id)
         after = harness.state(item_id)

@@ -115,15 +115,20 @@ class DriverTransaction:
     ``BEGIN IMMEDIATE`` for writes), or nothing where the driver begins
     transactions itself. :meth:`connection` wraps the same DB-API connection
     in a ``Connection`` for statements off the per-transition path; it joins
-    this transaction rather than starting one.
+    this transaction rather than starting one. ``held`` is a connection the
+    caller keeps checked out between transactions (see
+    ``SqlStore._held_writer``): :meth:`close` leaves it checked out.
     """
 
-    __slots__ = ("_wrapper", "dbapi_connection", "engine", "pooled")
+    __slots__ = ("_held", "_wrapper", "dbapi_connection", "engine", "pooled")
 
-    def __init__(self, engine: Engine, begin: str | None) -> None:
+    def __init__(
+        self, engine: Engine, begin: str | None, held: PoolProxiedConnection | None = None
+    ) -> None:
         self.engine = engine
         self._wrapper: Connection | None = None
-        self.pooled: PoolProxiedConnection = engine.raw_connection()
+        self._held = held is not None
+        self.pooled: PoolProxiedConnection = held if held is not None else engine.raw_connection()
         self.dbapi_connection: Any = self.pooled.dbapi_connection
         if begin is not None:
             try:
@@ -172,9 +177,10 @@ class DriverTransaction:
             self.pooled.invalidate(error)
 
     def close(self) -> None:
-        """Hand the DB-API connection back to the pool (which resets it)."""
+        """Hand the DB-API connection back to the pool (which resets it), unless it is held."""
         self._wrapper = None
-        self.pooled.close()
+        if not self._held:
+            self.pooled.close()
 
 
 # -- converters --------------------------------------------------------------------------------

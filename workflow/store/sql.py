@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -48,6 +49,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import Pool, PoolProxiedConnection, QueuePool
 
 from workflow.core.values import Branch, Deadline, HistoryEntry, ItemSnapshot, NotificationIntent
 from workflow.definition.compiled import Definition
@@ -415,6 +417,27 @@ def _fast_item(fast: _FastPath, row: Sequence[Any]) -> ItemSnapshot:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _HeldWriter:
+    """A pooled SQLite connection a store keeps checked out for its writes."""
+
+    pooled: PoolProxiedConnection
+    pool: Pool
+    pid: int
+
+
+def _spare_connections(pool: Pool) -> bool:
+    """Tell whether ``pool`` queues two connections or more (one kept leaves one for reads)."""
+    if not isinstance(pool, QueuePool):
+        return False  # a static, per-thread or no pool at all: keep nothing back
+    overflow = pool._max_overflow
+    return overflow < 0 or pool.size() + overflow >= 2
+
+
+_ABANDONED: list[PoolProxiedConnection] = []
+"""Kept connections inherited through a ``fork``: never used or closed in the child."""
+
+
 class SqlStore:
     """A store over a SQLAlchemy engine, or bound to a host's connection."""
 
@@ -443,6 +466,7 @@ class SqlStore:
         self._local_writer = (
             _writer_lock(engine) if engine is not None and engine.dialect.name == "sqlite" else None
         )
+        self._writer: _HeldWriter | None = None
         # Option engines share the pool: per-transaction options cost nothing.
         self._read_engine = engine
         self._write_engine = engine
@@ -512,7 +536,8 @@ class SqlStore:
         if engine.dialect.name == "sqlite" and engine.dispatch.begin:
             # What our "begin" listener (the only one, or this path is not taken) sends.
             begin = "BEGIN IMMEDIATE" if write else "BEGIN"
-        driver = DriverTransaction(engine, begin)
+        held = self._held_writer(engine) if write and self._local_writer is not None else None
+        driver = DriverTransaction(engine, begin, held)
         tx = _SqlTransaction(driver, self, write=write)
         try:
             if write and _reads_outside_ok(engine, driver):
@@ -526,6 +551,55 @@ class SqlStore:
         finally:
             tx._end_autocommit()
             driver.close()
+            if held is not None and not held.is_valid:
+                self._release_writer()
+
+    def _held_writer(self, engine: Engine) -> PoolProxiedConnection | None:
+        """Return the SQLite connection this store keeps for its writes, or None to use the pool.
+
+        SQLite has one writer at a time, and this process's writers already
+        queue on the store's writer lock (held by the caller): one connection
+        kept checked out serves them all, sparing each transition the pool's
+        checkout, its reset (a rollback) and its checkin, about a tenth of a
+        transition's CPU time (``bench/README.md``). Not when something
+        listens to the pool's checkouts or checkins (they would stop seeing
+        them), when the pool is not a queue of at least two connections (the
+        reads would wait for the one kept), after the pool was replaced
+        (``Engine.dispose``), or in a child process (a SQLite connection must
+        not cross a ``fork``).
+        """
+        pool = engine.pool
+        events = pool.dispatch
+        held = self._writer
+        if events.checkout or events.checkin or events.reset or not _spare_connections(pool):
+            if held is not None:
+                self._release_writer()
+            return None
+        if held is not None:
+            if held.pool is pool and held.pid == os.getpid() and held.pooled.is_valid:
+                return held.pooled
+            self._release_writer()
+        pooled = engine.raw_connection()
+        self._writer = _HeldWriter(pooled, pool, os.getpid())
+        return pooled
+
+    def _release_writer(self) -> None:
+        """Give the kept write connection back to its pool (in the process that took it)."""
+        held, self._writer = self._writer, None
+        if held is None:
+            return
+        if held.pid != os.getpid():
+            # The parent's connection: closing it here could release the parent's locks.
+            _ABANDONED.append(held.pooled)
+            return
+        held.pooled.close()
+
+    def close(self) -> None:
+        """Give back the connection kept for writes (SQLite); the next write takes one again."""
+        if self._local_writer is None:
+            return
+        with self._local_writer:
+            self._release_writer()
 
     def read(self) -> Any:
         """Open a read transaction."""
