@@ -254,11 +254,26 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+_last_text: tuple[object, str | None] = (object(), None)
+"""The last time converted by :func:`_sqlite_utc_text`, and its text."""
+
+
 def _sqlite_utc_text(value: dt.datetime | None) -> str | None:
-    """UTC without a zone, in SQLAlchemy's SQLite storage format (six fraction digits)."""
+    """UTC without a zone, in SQLAlchemy's SQLite storage format (six fraction digits).
+
+    A transition stores its one moment twice (the item's ``updated_at``, the
+    history row's ``at``): the same object, converted once. Datetimes are
+    immutable, so the same object always gives the same text.
+    """
+    global _last_text  # noqa: PLW0603 - a one-entry cache; a tuple is swapped whole
+    last = _last_text
+    if value is last[0]:
+        return last[1]
     if value is None:
         return None
-    return _utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+    text = _utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+    _last_text = (value, text)
+    return text
 
 
 def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:

@@ -655,10 +655,6 @@ def _item_values(
     return values
 
 
-_ALWAYS_WRITTEN = ("version", "updated_at")
-"""Columns every compare-and-swap sets: a move is a new version at a new time."""
-
-
 def _changed_columns(before: ItemSnapshot | None, item: ItemSnapshot) -> tuple[str, ...]:
     """Return the columns of ``_ITEM_WRITES`` in which ``item`` differs from ``before``.
 
@@ -671,11 +667,26 @@ def _changed_columns(before: ItemSnapshot | None, item: ItemSnapshot) -> tuple[s
     """
     if before is None:
         return _ITEM_WRITES
-    return tuple(
-        name
-        for name in _ITEM_WRITES
-        if name in _ALWAYS_WRITTEN or getattr(item, name) != getattr(before, name)
+    # Spelled out (no getattr loop): this runs on every transition.
+    changed = (
+        item.state != before.state,
+        item.data != before.data,
+        True,  # version: a move is a new version
+        item.is_open != before.is_open,
+        True,  # updated_at: at a new time
+        item.closed_at != before.closed_at,
+        item.definition_hash != before.definition_hash,
     )
+    columns = _COLUMNS_BY_CHANGE.get(changed)
+    if columns is None:
+        columns = _COLUMNS_BY_CHANGE[changed] = tuple(
+            name for name, differs in zip(_ITEM_WRITES, changed, strict=True) if differs
+        )
+    return columns
+
+
+_COLUMNS_BY_CHANGE: dict[tuple[bool, ...], tuple[str, ...]] = {}
+"""The SET columns for each pattern of changes (see ``_changed_columns``)."""
 
 
 def _history_values(entry: HistoryEntry) -> dict[str, Any]:
