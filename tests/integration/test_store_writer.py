@@ -9,6 +9,7 @@ broken connection, a child process.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,27 +120,39 @@ def test_a_broken_connection_is_replaced(engine: Engine) -> None:
     assert engine.get(item.id).version == 3
 
 
-def test_a_child_process_does_not_use_its_parents_connection(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_child_process_does_not_use_its_parents_connection(engine: Engine) -> None:
     item = engine.start("moves", OFFICE, {"title": "Venue"})
     _ping_pong(engine, item.id, 1)
     held = engine.store._writer
     assert held is not None
     abandoned = len(sql._ABANDONED)
-    child_pid = held.pid + 1
 
-    def as_child() -> int:
-        return child_pid
-
-    monkeypatch.setattr(sql.os, "getpid", as_child)
+    sql._forked()  # what os.register_at_fork runs in a child process, before anything else
     _ping_pong(engine, item.id, 1)
+
     now_held: Any = engine.store._writer
     assert now_held is not None
-    assert now_held.pid == child_pid
+    assert now_held.lineage == held.lineage + 1
     assert now_held.pooled is not held.pooled
     # The parent's connection is neither used nor closed by the child.
     assert sql._ABANDONED[abandoned:] == [held.pooled]
     assert held.pooled.is_valid
     sql._ABANDONED.remove(held.pooled)
     held.pooled.close()
+
+
+def test_the_fork_hook_is_registered() -> None:
+    # A real fork: the child reports the lineage its stores would compare with.
+    read, write = os.pipe()
+    before = sql._lineage
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, str(sql._lineage).encode())
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    reported = int(os.read(read, 20))
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert reported == before + 1
+    assert sql._lineage == before

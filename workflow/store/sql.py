@@ -423,7 +423,8 @@ class _HeldWriter:
 
     pooled: PoolProxiedConnection
     pool: Pool
-    pid: int
+    lineage: int
+    """The process that took it (see ``_forked``)."""
 
 
 def _spare_connections(pool: Pool) -> bool:
@@ -433,6 +434,18 @@ def _spare_connections(pool: Pool) -> bool:
     overflow = pool._max_overflow
     return overflow < 0 or pool.size() + overflow >= 2
 
+
+_lineage = 0
+"""Counts the forks that led to this process (``os.getpid`` is a system call per write)."""
+
+
+def _forked() -> None:
+    """In a child process: every connection a store kept belongs to the parent."""
+    global _lineage  # noqa: PLW0603 - changed only in a new child, before it runs anything
+    _lineage += 1
+
+
+os.register_at_fork(after_in_child=_forked)
 
 _ABANDONED: list[PoolProxiedConnection] = []
 """Kept connections inherited through a ``fork``: never used or closed in the child."""
@@ -576,11 +589,11 @@ class SqlStore:
                 self._release_writer()
             return None
         if held is not None:
-            if held.pool is pool and held.pid == os.getpid() and held.pooled.is_valid:
+            if held.pool is pool and held.lineage == _lineage and held.pooled.is_valid:
                 return held.pooled
             self._release_writer()
         pooled = engine.raw_connection()
-        self._writer = _HeldWriter(pooled, pool, os.getpid())
+        self._writer = _HeldWriter(pooled, pool, _lineage)
         return pooled
 
     def _release_writer(self) -> None:
@@ -588,7 +601,7 @@ class SqlStore:
         held, self._writer = self._writer, None
         if held is None:
             return
-        if held.pid != os.getpid():
+        if held.lineage != _lineage:
             # The parent's connection: closing it here could release the parent's locks.
             _ABANDONED.append(held.pooled)
             return
