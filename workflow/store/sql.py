@@ -348,12 +348,11 @@ class _FastPath:
         self.load_item_with_clocks = _Prepared(statements.load_item_with_clocks, dialect)
         self.load_open_clocks = _Prepared(statements.load_open_clocks, dialect)
         self.item_columns = _result_processors(tables.items, dialect)
-        # (field, column position, converter or None) for each field of a Deadline.
+        # (column position, converter or None) for each field of a Deadline, in field order.
         convert = dict(_result_processors(tables.deadlines, dialect))
-        self.clock_fields: tuple[tuple[str, int, Any], ...] = tuple(
-            (column.name, index, convert.get(index))
-            for index, column in enumerate(tables.deadlines.c)
-            if column.name in _DEADLINE_FIELDS
+        position = {column.name: index for index, column in enumerate(tables.deadlines.c)}
+        self.clock_fields: tuple[tuple[int, Any], ...] = tuple(
+            (position[name], convert.get(position[name])) for name in _DEADLINE_FIELDS
         )
         self.item_width = len(tables.items.c)
 
@@ -384,17 +383,18 @@ def _result_processors(table: Any, dialect: Dialect) -> tuple[tuple[int, Any], .
     return tuple(found)
 
 
-_DEADLINE_FIELDS = frozenset(f.name for f in dataclasses.fields(Deadline))
+_DEADLINE_FIELDS = tuple(f.name for f in dataclasses.fields(Deadline))
+_PROVISIONAL = _DEADLINE_FIELDS.index("provisional")
 
 
 def _clock(fast: _FastPath, row: Sequence[Any]) -> Deadline:
     """Build a deadline from a raw ``deadlines`` row (driver values, in column order)."""
-    found = {
-        name: row[index] if convert is None else convert(row[index])
-        for name, index, convert in fast.clock_fields
-    }
-    found["provisional"] = bool(found["provisional"])
-    return Deadline(**found)
+    values = [
+        row[index] if convert is None else convert(row[index])
+        for index, convert in fast.clock_fields
+    ]
+    values[_PROVISIONAL] = bool(values[_PROVISIONAL])
+    return Deadline(*values)
 
 
 def _fast_item(fast: _FastPath, row: Sequence[Any]) -> ItemSnapshot:
