@@ -1,8 +1,12 @@
-"""The authors' commands, run as a user runs them: the `workflow` console script."""
+"""The authors' commands through the `workflow` command line.
+
+Most run in-process (``tests/e2e/cli.py``); the shipped definitions' check,
+the console script, ``python -m workflow`` and a missing Graphviz (``PATH``
+without ``dot``) are real processes.
+"""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -11,28 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEFINITIONS, REPO
+from tests.conftest import DEFINITIONS
+from tests.e2e.cli import clean_env, run, run_process
 from tests.unit.definition_texts import MINIMAL
 
-WORKFLOW = [sys.executable, "-m", "workflow"]
 PROBLEM_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<column>\d+): (?P<message>.+)$")
 
 
-def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")}
-    return subprocess.run(
-        [*WORKFLOW, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
-
-
 def test_validate_accepts_the_shipped_definitions() -> None:
-    result = run("validate")
+    result = run_process("validate")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "enterprise_issue v1" in result.stderr
 
@@ -45,7 +36,7 @@ def test_validate_prints_every_problem_with_its_position(tmp_path: Path) -> None
         .replace("amount: 2", "amount: 0"),
         encoding="utf-8",
     )
-    result = run("validate", "one.yaml", "two.yaml", cwd=tmp_path)
+    result = run_process("validate", "one.yaml", "two.yaml", cwd=tmp_path)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines == [
@@ -104,9 +95,14 @@ def test_graph_svg(tmp_path: Path) -> None:
 def test_module_and_console_script_agree() -> None:
     script = shutil.which("workflow", path=str(Path(sys.executable).parent))
     assert script is not None, "the `workflow` console script is not installed"
-    result = subprocess.run([script, "--help"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [script, "--help"], capture_output=True, text=True, env=clean_env(), check=False
+    )
     assert result.returncode == 0
     assert "validate" in result.stdout
+    module = run_process("--help")
+    assert module.returncode == 0
+    assert module.stdout.replace("python -m workflow", "workflow") == result.stdout
 
 
 def test_schema_fragment_prints_the_shipped_fragment_schema() -> None:
@@ -121,16 +117,9 @@ def test_graph_svg_without_graphviz_exits_4(tmp_path: Path) -> None:
     (tmp_path / "wf.yaml").write_text(MINIMAL, encoding="utf-8")
     empty = tmp_path / "bin"
     empty.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")}
-    env["PATH"] = str(empty)  # no `dot` anywhere
-    result = subprocess.run(
-        [*WORKFLOW, "graph", "wf.yaml", "--format", "svg"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
+    # No `dot` anywhere on the PATH.
+    result = run_process(
+        "graph", "wf.yaml", "--format", "svg", cwd=tmp_path, env={"PATH": str(empty)}
     )
     assert result.returncode == 4, result.stderr
     assert "Graphviz program 'dot' not found" in result.stderr

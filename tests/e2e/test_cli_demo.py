@@ -1,22 +1,23 @@
-"""`workflow demo`, the README's main job, run as a user runs it."""
+"""`workflow demo`, the README's main job, run as a user runs it: a process of its own.
+
+The commands run afterwards on the databases it leaves (and the demo's second
+run) are in-process (``tests/e2e/cli.py``).
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.cli import run, run_process
 from workflow.app import Engine
 from workflow.definition.yamlsource import read_yaml
 from workflow.schedule.calendar import BusinessCalendar
 
-WORKFLOW = [sys.executable, "-m", "workflow"]
 CALENDAR_FILE = Path(__file__).parents[2] / "definitions" / "_calendar" / "china.yaml"
 
 # The escalation chapter's levels as printed: time, item, the engine, the level's label.
@@ -28,26 +29,13 @@ LEVEL_LINE = re.compile(
 )
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")}
-    return subprocess.run(
-        [*WORKFLOW, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
-
-
 class Demo:
     """One run of the demo in a folder of its own, shared by the tests of this module."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         began = time.monotonic()
-        self.result = run("demo", cwd=folder)
+        self.result = run_process("demo", cwd=folder)
         self.elapsed = time.monotonic() - began
 
 

@@ -1,4 +1,4 @@
-"""`workflow diff`, run as a user runs it, on a real version change of a shipped definition."""
+"""`workflow diff` through the command line, on a real version change of a shipped definition."""
 
 from __future__ import annotations
 

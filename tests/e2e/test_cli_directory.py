@@ -1,22 +1,21 @@
 """`workflow directory import|export|show`, and which directory the other commands use.
 
-Run as a user runs them (`python -m workflow`, a fresh process each), on a
+Through the `workflow` command line, in-process (``tests/e2e/cli.py``), on a
 SQLite file migrated in-process.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
-from tests.conftest import DEFINITIONS, REPO
+from tests.conftest import DEFINITIONS
+from tests.e2e.cli import run
 from workflow.directory.export import write_csv
 from workflow.directory.generate import generate_register
 from workflow.directory.records import SECTORS
@@ -29,16 +28,7 @@ GENERATED = generate_register(16, seed=42)
 
 def workflow(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run one command on the database ``db`` (no WORKFLOW_* settings leak in)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")}
-    return subprocess.run(
-        [sys.executable, "-m", "workflow", "--db", f"sqlite:///{db}", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run("--db", f"sqlite:///{db}", *args)
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:

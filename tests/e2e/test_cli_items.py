@@ -1,19 +1,20 @@
-"""The item and database commands, run as a user runs them: `python -m workflow`.
+"""The item and database commands, through the `workflow` command line.
 
-Each command is a fresh process (about a second: imports and the catalog), so
-independent commands run in parallel batches, and set-up that is not under
-test (items in a given state) is done in-process through the engine.
+The commands run in-process (``tests/e2e/cli.py``: the command line's
+``main()`` with its output and exit code captured), and set-up that is not
+under test (items in a given state) is done through the engine. One test runs
+the error cases as processes of their own (``python -m workflow``), with the
+database named by ``WORKFLOW_DATABASE_URL``: the exit codes reach the shell,
+stderr holds the one line and nothing else.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +23,16 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import DEFINITIONS, REPO
+from tests.conftest import DEFINITIONS
+from tests.e2e.cli import run, run_all, run_processes
 from workflow.app import Engine
 from workflow.core.values import Actor
 from workflow.directory.static import StaticDirectory
 from workflow.store.migrate import HEAD_REVISION, upgrade
 from workflow.store.sql import create_database_engine
 
-WORKFLOW = [sys.executable, "-m", "workflow"]
+__all__ = ["run", "run_all"]
+
 SAMPLE_DIRECTORY = DEFINITIONS / "_directory" / "sample.yaml"
 
 VENUE = {
@@ -44,40 +47,6 @@ VENUE = {
 OFFICE = Actor.parse("office:office.li")
 CULTURE = Actor.parse("unit:unit.chen")
 PIXEL = Actor.parse("enterprise:ent.zhao")
-
-
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")}
-
-
-def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    """Run one `workflow` command."""
-    return run_all([args], cwd=cwd)[0]
-
-
-def run_all(
-    commands: Sequence[Sequence[str]], cwd: Path = REPO
-) -> list[subprocess.CompletedProcess[str]]:
-    """Run independent `workflow` commands at the same time; return their results in order."""
-    started = [
-        (
-            list(args),
-            subprocess.Popen(
-                [*WORKFLOW, *args],
-                cwd=cwd,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=_env(),
-            ),
-        )
-        for args in commands
-    ]
-    results = []
-    for args, process in started:
-        out, err = process.communicate(timeout=120)
-        results.append(subprocess.CompletedProcess(args, process.returncode, out, err))
-    return results
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -484,6 +453,50 @@ def test_each_error_has_its_exit_code_and_one_line(database: Database, tmp_path:
     assert "secret" not in results[-1].stderr
     # Nothing refused changed the item.
     assert engine.get(item).version == 4
+
+
+def test_exit_codes_reach_the_shell_from_a_process(database: Database, tmp_path: Path) -> None:
+    """Errors of each kind, each a `python -m workflow` process of its own.
+
+    The database is named by ``WORKFLOW_DATABASE_URL`` (the processes get no
+    ``--db``): stderr holds the one error line and nothing else (no warning,
+    no traceback from the interpreter's exit), and the exit code is the
+    process's.
+    """
+    engine = database.engine
+    item = engine.start("enterprise_issue", PIXEL, VENUE).id
+    engine.fire(item, "accept", OFFICE, {"lead_unit": "u_culture"})
+    at = str(item)
+    cases: list[tuple[tuple[str, ...], int, tuple[str, ...]]] = [
+        (("fire", at, "sign_for", "--as", "unit:unit.chen", "--data", "{oops"), 1, ("--data",)),
+        (("events", at, "--as", "unit.chen"), 2, ("--as", "expected ROLE:ID")),
+        (("show", "99999"), 3, ("no item 99999",)),
+        (("fire", at, "accept", "--as", "office:office.li"), 5, ("not allowed",)),
+        (
+            ("fire", at, "close_by_decision", "--as", "enterprise:ent.zhao", "--reason", "x"),
+            6,
+            ("'ent.zhao' may not fire 'close_by_decision'",),
+        ),
+        (
+            ("fire", at, "sign_for", "--as", "unit:unit.chen", "--expect-version", "1"),
+            7,
+            ("expected version 1, but it is at version 2",),
+        ),
+        (
+            ("--db", "postgresql://nobody:secret@127.0.0.1:1/none", "list"),
+            8,
+            ("database error",),
+        ),
+    ]
+    results = run_processes(
+        [args for args, _, _ in cases],
+        cwd=tmp_path,
+        env={"WORKFLOW_DATABASE_URL": database.url},
+    )
+    for (_, code, fragments), result in zip(cases, results, strict=True):
+        assert_one_line_error(result, code, *fragments)
+    assert "secret" not in results[-1].stderr
+    assert engine.get(item).version == 2
 
 
 def test_exit_codes_are_documented_in_the_cli_module() -> None:

@@ -1,4 +1,4 @@
-"""The outbox commands, run as a user runs them: `workflow outbox list|dispatch|retry`.
+"""The outbox commands through the command line: `workflow outbox list|dispatch|retry`.
 
 An item of the shipped workflow is accepted in-process (its ``accept`` event
 notifies the unit: one intent). The commands then dispatch it through the

@@ -1,4 +1,4 @@
-"""`workflow report`, run as a user runs it, on the fixed history of the report tests.
+"""`workflow report` through the command line, on the fixed history of the report tests.
 
 The history (tests/integration/report_history.py) is made in-process in a
 SQLite file; the commands then make each report at an explicit ``--now`` in

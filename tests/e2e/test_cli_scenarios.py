@@ -1,6 +1,6 @@
 """``workflow test``: the shipped scenarios pass with full coverage; failures say exactly where.
 
-Run as a user runs it (the console entry point in a subprocess). A
+Through the `workflow` command line, in-process (``tests/e2e/cli.py``). A
 deliberately broken scenario fails with its file, line and column, the
 scenario, the step, the expected and the actual value.
 """
@@ -8,15 +8,11 @@ scenario, the step, the expected and the actual value.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.e2e.cli import run
 
-WORKFLOW = [sys.executable, "-m", "workflow"]
 SHIPPED = ("enterprise_issue", "policy_application", "public_opinion", "star_enterprises")
 
 BROKEN = """\
@@ -50,19 +46,6 @@ scenarios:
         as: enterprise:ent.zhao
         expect: {state: withdrawn}
 """
-
-
-def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")}
-    return subprocess.run(
-        [*WORKFLOW, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
-    )
 
 
 def write(folder: Path, text: str, name: str = "broken.yaml") -> Path:

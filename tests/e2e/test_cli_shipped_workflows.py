@@ -1,4 +1,4 @@
-"""The other shipped workflows of the plan, through the `workflow` console script.
+"""The other shipped workflows of the plan, through the `workflow` command line (in-process).
 
 Each passes `validate` on its own file, and `graph ID --format mermaid` draws
 it with both languages' labels, every state and every event.
@@ -6,29 +6,13 @@ it with both languages' labels, every state and every event.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from tests.conftest import DEFINITIONS, REPO
+from tests.e2e.cli import run
 from workflow.definition.loader import load_definition
 
 WORKFLOWS = ("whistle_summons", "policy_application", "public_opinion", "star_enterprises")
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKFLOW_")}
-    return subprocess.run(
-        [sys.executable, "-m", "workflow", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS)

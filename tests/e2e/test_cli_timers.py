@@ -1,4 +1,4 @@
-"""The timer commands, run as a user runs them: `workflow tick` and `workflow review`.
+"""The timer commands through the command line: `workflow tick` and `workflow review`.
 
 Items of the shipped workflow are set up in-process on a manual clock (signed
 for on Monday 2 November 2026: 15 working days, due Monday 23 November); the
