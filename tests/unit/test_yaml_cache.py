@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,49 @@ def test_the_disk_cache_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.Mo
     path.write_text(TEXT, encoding="utf-8")
     assert _read(path).data["id"] == "mini"
     assert not (tmp_path / "xdg").exists()
+
+
+def test_the_disk_cache_keeps_the_most_recently_used_entries(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(yamlsource, "_CACHE_LIMIT", 4)
+    monkeypatch.setattr(yamlsource, "_CACHE_KEEP", 2)
+    paths = []
+    for n in range(4):
+        path = tmp_path / f"wf{n}.yaml"
+        path.write_text(TEXT.replace("mini", f"mini{n}"), encoding="utf-8")
+        _read(path)
+        paths.append(path)
+    entries = sorted(cache.glob("*.json"))
+    assert len(entries) == 4
+    # Age the entries (the order of their last use: wf0 oldest), then use wf0 again.
+    for age, entry in enumerate(sorted(entries, key=lambda e: e.stat().st_mtime)):
+        stamp = 1_000_000 + age
+        os.utime(entry, (stamp, stamp))
+    _read(paths[0])  # a hit: touched, now the most recent
+    fifth = tmp_path / "wf4.yaml"
+    fifth.write_text(TEXT.replace("mini", "mini4"), encoding="utf-8")
+    _read(fifth)  # a miss past the limit: prunes down to two
+
+    assert len(list(cache.glob("*.json"))) == 2
+    # The two most recently used survive: wf0 (touched) and wf4 (new); both read from disk.
+    yamlsource._READ.clear()
+    for path in (paths[0], fifth):
+        assert yamlsource._from_disk(str(path), path.read_text(encoding="utf-8")) is not None
+    assert yamlsource._from_disk(str(paths[1]), paths[1].read_text(encoding="utf-8")) is None
+
+
+def test_a_stale_partial_file_is_removed(cache: Path, tmp_path: Path) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text(TEXT, encoding="utf-8")
+    _read(path)
+    stale = cache / "dead.json.123.tmp"
+    fresh = cache / "busy.json.456.tmp"
+    stale.write_text("{", encoding="utf-8")
+    fresh.write_text("{", encoding="utf-8")
+    os.utime(stale, (1_000_000, 1_000_000))
+    other = tmp_path / "other.yaml"
+    other.write_text(TEXT.replace("mini", "other"), encoding="utf-8")
+    _read(other)  # a write: the folder is looked over
+    assert not stale.exists()
+    assert fresh.exists()

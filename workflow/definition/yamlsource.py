@@ -16,6 +16,7 @@ materialising millions of nodes.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -23,6 +24,7 @@ import io
 import json
 import os
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -466,6 +468,12 @@ _READ_CACHE_SIZE = 256
 # foreign entry is simply parsed again. WORKFLOW_YAML_CACHE=off turns it off;
 # WORKFLOW_YAML_CACHE=DIR puts it elsewhere.
 _CACHE_FORMAT = "1"
+# Entries are named by content, so every edit of a definition adds one: past
+# _CACHE_LIMIT the least recently used go, down to _CACHE_KEEP (a hit touches
+# its entry). A few hundred small files at most.
+_CACHE_LIMIT = 512
+_CACHE_KEEP = 384
+_STALE_PARTIAL_SECONDS = 3600.0
 
 
 def _cache_folder() -> str | None:
@@ -495,6 +503,7 @@ def _from_disk(file: str, text: str) -> YamlDocument | None:
     try:
         with open(path, encoding="utf-8") as handle:
             stored = json.load(handle)
+        _touch(path)
         positions = SourceMap(file)
         for entry in stored["positions"]:
             where, key_line, key_column, line, column, style = entry
@@ -523,6 +532,46 @@ def _to_disk(document: YamlDocument) -> None:
         os.replace(partial, path)  # whole or not at all, even with several processes
     except (OSError, TypeError, ValueError):
         return  # a read-only home, a full disk: reading goes on without the cache
+    _prune(os.path.dirname(path))
+
+
+def _touch(path: str) -> None:
+    """Mark a cache entry as just used (pruning drops the least recently used)."""
+    with contextlib.suppress(OSError):  # a read-only cache still serves
+        os.utime(path)
+
+
+def _prune(folder: str) -> None:
+    """Keep the cache folder bounded: the least recently used entries go past the limit.
+
+    Only after a new entry was written (a cache miss), so reading costs
+    nothing more. Several processes may prune at once: an entry another one
+    removed first is simply skipped, and a reader that loses its entry
+    parses the file again. Partial files left by a process that died while
+    writing are removed once they are an hour old.
+    """
+    try:
+        found = []
+        now = time.time()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                stat = entry.stat()
+                if entry.name.endswith(".json"):
+                    found.append((stat.st_mtime, entry.path))
+                elif entry.name.endswith(".tmp") and now - stat.st_mtime > _STALE_PARTIAL_SECONDS:
+                    _remove(entry.path)
+    except OSError:
+        return
+    if len(found) <= _CACHE_LIMIT:
+        return
+    found.sort()
+    for _, path in found[: len(found) - _CACHE_KEEP]:
+        _remove(path)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):  # gone already, or not ours to remove
+        os.remove(path)
 
 
 def _read(file: str, text: str) -> YamlDocument:
