@@ -20,7 +20,14 @@ separate processes (not threads) racing on one item; and SQLite with 20
 writer threads, which must never see "database is locked".
 
 Rounds and actor counts are constants below; the numbers are chosen to keep
-the file within a few minutes on a two-core machine (see each test).
+the file within a few minutes on a two-core machine (see each test). The time
+goes to the races: each round races on an item of its own, all made before the
+first round (one started through the engine, the others copies of its rows,
+tests/integration/item_copies.py), and what every round left in the database
+is read back after the last round, in one read transaction, and checked round
+by round (each round's refusals are judged as it ends). The threads are one
+pool for the whole test, and the worker processes are forked from a server
+that imported the engine once.
 """
 
 from __future__ import annotations
@@ -53,9 +60,11 @@ from tests.integration.concurrency_worker import (
     staff,
     start_item,
 )
+from tests.integration.item_copies import clone, snapshot
 from workflow.app import Engine
+from workflow.core.engine import replay_problems
 from workflow.core.machine import JOINT_COMPLETE
-from workflow.core.values import Actor, ItemSnapshot
+from workflow.core.values import Actor, Branch, HistoryEntry, ItemSnapshot
 from workflow.errors import ConcurrentUpdate, EventNotAllowed
 from workflow.store.migrate import upgrade
 from workflow.store.sql import create_database_engine
@@ -181,29 +190,77 @@ def split(outcomes: Sequence[Outcome]) -> tuple[list[int], list[Exception]]:
     return winners, losers
 
 
-def check_single_winner(
-    engine: Engine, item_id: int, shots: Sequence[Shot], outcomes: Sequence[Outcome]
-) -> Shot:
-    """One winner; the item moved by exactly its one step, and replays clean."""
+@dataclass(frozen=True)
+class Stored:
+    """What is stored for an item: as ``get``, ``history`` and ``branches`` return it."""
+
+    item: ItemSnapshot
+    history: list[HistoryEntry]
+    branches: list[Branch]
+
+    def verify(self) -> list[str]:
+        """The discrepancies ``Engine.verify`` would report (a replay of the history)."""
+        return replay_problems(self.item, self.history)
+
+
+def fresh_items(engine: Engine, count: int) -> list[int]:
+    """``count`` items in ``collected``: one started through the engine, the rest its copies.
+
+    Each copy is row for row what ``start`` stores (tests/integration/item_copies.py):
+    the rounds race on items that no round has touched, without a start per round.
+    """
+    first = start_item(engine)
+    sa_engine, tables = engine.store.engine, engine.store.tables
+    assert sa_engine is not None
+    return [first, *clone(sa_engine, tables, [snapshot(sa_engine, tables, first)], count - 1)]
+
+
+def read_stored(engine: Engine, item_ids: Sequence[int]) -> list[Stored]:
+    """Read what is stored for each item, all in one read transaction.
+
+    The same reads as ``get``, ``history``, ``branches`` and ``verify``, without a
+    transaction for each of them per item.
+    """
+    found: list[Stored] = []
+    with engine.store.read() as tx:
+        for item_id in item_ids:
+            item = tx.load_item(item_id)
+            assert item is not None, f"no item {item_id}"
+            found.append(Stored(item, tx.load_history(item_id), tx.load_branches(item_id)))
+    return found
+
+
+def one_winner(item_id: int, outcomes: Sequence[Outcome]) -> int:
+    """The index of the one shot that won (asserted: exactly one did)."""
     winners, _ = split(outcomes)
     assert len(winners) == 1, f"item {item_id}: {len(winners)} winners: {outcomes}"
-    shot = shots[winners[0]]
-    item = engine.get(item_id)
-    assert outcomes[winners[0]] == item
+    return winners[0]
+
+
+def check_single_winner(stored: Stored, shots: Sequence[Shot], outcomes: Sequence[Outcome]) -> Shot:
+    """One winner; the item moved by exactly its one step, and replays clean."""
+    item = stored.item
+    winner = one_winner(item.id, outcomes)
+    shot = shots[winner]
+    assert outcomes[winner] == item
     assert item.version == 2
     assert item.state == TARGETS[shot.event]
     if shot.event == "accept":
         assert shot.data is not None
         assert item.data["lead_unit"] == shot.data["lead_unit"]
-    rows = engine.history(item_id)
+    rows = stored.history
     assert [(r.seq, r.kind, r.event, r.actor_id) for r in rows] == [
         (1, "start", "start", rows[0].actor_id),
         (2, "event", shot.event, shot.actor.id),
     ]
     assert rows[1].reason == shot.reason
-    assert engine.branches(item_id) == []
-    assert engine.verify(item_id) == []
+    assert stored.branches == []
+    assert stored.verify() == []
     return shot
+
+
+Round = tuple[int, list[Shot], list[Outcome]]
+"""One race: the item, the shots fired at it, and what each fire returned or raised."""
 
 
 # -- 1. many actors, one item, one winner -------------------------------------------------
@@ -215,18 +272,24 @@ def test_one_winner_with_expected_version(backend: Backend) -> None:
     with racing_engine(backend) as engine, ThreadPoolExecutor(MAX_ACTORS) as pool:
         events: Counter[str] = Counter()
         sizes: Counter[int] = Counter()
-        for _ in range(ROUNDS):
-            item_id = start_item(engine)
+        rounds: list[Round] = []
+        for item_id in fresh_items(engine, ROUNDS):
             seen = engine.get(item_id).version
             shots = [conflicting_shot(rng, i) for i in range(actor_count(rng))]
             sizes[len(shots)] += 1
             outcomes = race(pool, engine, item_id, shots, expected_version=seen)
-            events[check_single_winner(engine, item_id, shots, outcomes).event] += 1
+            one_winner(item_id, outcomes)
             _, losers = split(outcomes)
             # Everyone read version 1, so every loser's refusal is the version check.
             odd = [e for e in losers if type(e) is not ConcurrentUpdate]
             assert not odd, f"losers that are not ConcurrentUpdate: {odd!r}"
             assert all(e.expected == 1 for e in losers if isinstance(e, ConcurrentUpdate))
+            rounds.append((item_id, shots, outcomes))
+        # What each round left in the database, read after the last one (each round has an
+        # item of its own, which no later round touches).
+        stored = read_stored(engine, [item_id for item_id, _, _ in rounds])
+        for found, (_, shots, outcomes) in zip(stored, rounds, strict=True):
+            events[check_single_winner(found, shots, outcomes).event] += 1
     # The mix of events really was mixed (each kind won some rounds); both extremes came up.
     assert set(events) == set(TARGETS), events
     assert (min(sizes), max(sizes)) == (2, MAX_ACTORS), sizes
@@ -237,14 +300,18 @@ def test_one_winner_without_expected_version(backend: Backend) -> None:
     rng = random.Random(f"no-expected-version/{backend.name}")
     kinds: Counter[str] = Counter()
     with racing_engine(backend) as engine, ThreadPoolExecutor(MAX_ACTORS) as pool:
-        for _ in range(VARIANT_ROUNDS):
-            item_id = start_item(engine)
+        rounds: list[Round] = []
+        for item_id in fresh_items(engine, VARIANT_ROUNDS):
             shots = [conflicting_shot(rng, i) for i in range(actor_count(rng))]
             outcomes = race(pool, engine, item_id, shots, retries=0)
-            check_single_winner(engine, item_id, shots, outcomes)
+            one_winner(item_id, outcomes)
             _, losers = split(outcomes)
             assert all(type(e) in (ConcurrentUpdate, EventNotAllowed) for e in losers), losers
             kinds.update(type(e).__name__ for e in losers)
+            rounds.append((item_id, shots, outcomes))
+        stored = read_stored(engine, [item_id for item_id, _, _ in rounds])
+        for found, (_, shots, outcomes) in zip(stored, rounds, strict=True):
+            check_single_winner(found, shots, outcomes)
     if backend.name == "sqlite":
         # BEGIN IMMEDIATE serializes the whole fire: every loser reads the winner's
         # state, and its compare-and-swap cannot fail.
@@ -267,8 +334,8 @@ def test_repeatable_event_all_succeed_with_retries(
     """
     rng = random.Random(f"amend/{backend.name}/{max_actors}")
     with racing_engine(backend) as engine, ThreadPoolExecutor(MAX_ACTORS) as pool:
-        for _ in range(rounds):
-            item_id = start_item(engine)
+        raced: list[Round] = []
+        for item_id in fresh_items(engine, rounds):
             n = rng.randint(2, max_actors) if max_actors <= 6 else actor_count(rng)
             shots = [
                 Shot("amend", amender(i), {"description": f"more detail from {amender(i).id}"})
@@ -278,18 +345,19 @@ def test_repeatable_event_all_succeed_with_retries(
             winners, losers = split(outcomes)
             assert losers == []
             assert len(winners) == n
-            check_all_amends(engine, item_id, shots, outcomes)
+            raced.append((item_id, shots, outcomes))
+        stored = read_stored(engine, [item_id for item_id, _, _ in raced])
+        for found, (_, shots, outcomes) in zip(stored, raced, strict=True):
+            check_all_amends(found, shots, outcomes)
 
 
-def check_all_amends(
-    engine: Engine, item_id: int, shots: Sequence[Shot], outcomes: Sequence[Outcome]
-) -> None:
+def check_all_amends(stored: Stored, shots: Sequence[Shot], outcomes: Sequence[Outcome]) -> None:
     """Every successful amend has its own history row; the version counts them."""
     landed = [s for s, o in zip(shots, outcomes, strict=True) if isinstance(o, ItemSnapshot)]
-    item = engine.get(item_id)
+    item = stored.item
     assert item.version == 1 + len(landed)
     assert item.state == "collected"
-    rows = engine.history(item_id)
+    rows = stored.history
     assert [r.seq for r in rows] == list(range(1, len(landed) + 2))
     assert Counter(r.actor_id for r in rows[1:]) == Counter(s.actor.id for s in landed)
     assert all(r.event == "amend" and r.from_state == r.to_state == "collected" for r in rows[1:])
@@ -297,7 +365,7 @@ def check_all_amends(
     versions = sorted(o.version for o in outcomes if isinstance(o, ItemSnapshot))
     assert versions == list(range(2, len(landed) + 2))
     assert rows[-1].input == {"description": item.data["description"]}
-    assert engine.verify(item_id) == []
+    assert stored.verify() == []
 
 
 def test_repeatable_event_with_too_few_retries(backend: Backend) -> None:
@@ -306,8 +374,7 @@ def test_repeatable_event_with_too_few_retries(backend: Backend) -> None:
     (On SQLite the serialized fires never conflict, so all 50 land.)
     """
     with racing_engine(backend) as engine, ThreadPoolExecutor(MAX_ACTORS) as pool:
-        for _ in range(CROWD_ROUNDS):
-            item_id = start_item(engine)
+        for item_id in fresh_items(engine, CROWD_ROUNDS):
             shots = [
                 Shot("amend", amender(i), {"description": f"more detail from {amender(i).id}"})
                 for i in range(MAX_ACTORS)
@@ -318,7 +385,7 @@ def test_repeatable_event_with_too_few_retries(backend: Backend) -> None:
             assert not odd, f"losers that are not ConcurrentUpdate: {odd!r}"
             if backend.name == "sqlite":
                 assert losers == []
-            check_all_amends(engine, item_id, shots, outcomes)
+            check_all_amends(read_stored(engine, [item_id])[0], shots, outcomes)
 
 
 def held_after_first_read(backend: Backend, table: str) -> tuple[DriverHooks, Callable[[], None]]:
@@ -390,11 +457,23 @@ def test_concurrent_update_names_the_version_that_won(
 # -- 2. separate processes ----------------------------------------------------------------
 
 
+def worker_processes() -> multiprocessing.context.BaseContext:
+    """Worker processes forked from a server process that has imported the engine's modules.
+
+    Each worker is a process of its own, with its own engine and connections;
+    the server (started once per test run, single-threaded) spares each one an
+    interpreter start-up and the imports, about 1.5 s of CPU.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([run_worker.__module__])
+    return context
+
+
 def test_one_winner_across_processes(backend: Backend) -> None:
     """4 worker processes x 50 rounds fire ``accept`` with the version they read."""
     with engine_for(backend) as engine:
-        item_ids = [start_item(engine) for _ in range(PROCESS_ROUNDS)]
-        context = multiprocessing.get_context("spawn")
+        item_ids = fresh_items(engine, PROCESS_ROUNDS)
+        context = worker_processes()
         barrier = context.Barrier(PROCESSES)
         results = context.Queue()
         workers = [
@@ -415,34 +494,33 @@ def test_one_winner_across_processes(backend: Backend) -> None:
         assert [w.exitcode for w in workers] == [0] * PROCESSES, reports
         for index, report in reports.items():
             assert isinstance(report, list), f"worker {index}: {report}"
-        for r, item_id in enumerate(item_ids):
+        stored = read_stored(engine, item_ids)
+        for r, found in enumerate(stored):
             outcomes = [reports[i][r] for i in range(PROCESSES)]
             assert sorted(outcomes) == ["ConcurrentUpdate"] * (PROCESSES - 1) + ["won"], (
                 f"round {r}: {outcomes}"
             )
             winner = outcomes.index("won")
-            item = engine.get(item_id)
+            item = found.item
             assert (item.state, item.version, item.data["lead_unit"]) == (
                 "dispatched",
                 2,
                 UNITS[winner],
             )
-            assert [h.actor_id for h in engine.history(item_id)][1:] == [office(winner).id]
-            assert engine.verify(item_id) == []
+            assert [h.actor_id for h in found.history][1:] == [office(winner).id]
+            assert found.verify() == []
 
 
 # -- 3. joint handling: simultaneous answers always join ----------------------------------
 
 
-def open_joint(engine: Engine, co_units: Sequence[str]) -> int:
-    """Start an item and bring it into joint handling with ``co_units``; return its id."""
-    item_id = start_item(engine)
+def open_joint(engine: Engine, item_id: int, co_units: Sequence[str]) -> None:
+    """Bring a fresh item into joint handling with ``co_units``."""
     lead = staff(LEAD_UNIT)
     engine.fire(item_id, "accept", office(0), {"lead_unit": LEAD_UNIT})
     engine.fire(item_id, "sign_for", lead)
     item = engine.fire(item_id, "request_joint", lead, {"co_units": list(co_units)})
     assert (item.state, item.version) == ("joint_handling", 4)
-    return item_id
 
 
 def answer_shots(rng: random.Random, co_units: Sequence[str]) -> list[Shot]:
@@ -457,25 +535,23 @@ def answer_shots(rng: random.Random, co_units: Sequence[str]) -> list[Shot]:
     ]
 
 
-def check_joined(
-    engine: Engine, item_id: int, shots: Sequence[Shot], outcomes: Sequence[Outcome]
-) -> None:
+def check_joined(stored: Stored, shots: Sequence[Shot], outcomes: Sequence[Outcome]) -> None:
     """Every answer landed, exactly one of them joined, and no branch is left open."""
     _, losers = split(outcomes)
     assert losers == [], losers
     n = len(shots)
-    item = engine.get(item_id)
+    item = stored.item
     assert (item.state, item.version) == ("handling", 4 + n + 1)
     # Exactly one answer saw every branch answered and made the join itself.
     assert sorted(o.state for o in outcomes if isinstance(o, ItemSnapshot)) == [
         "handling",
         *["joint_handling"] * (n - 1),
     ]
-    rows = engine.history(item_id)[4:]
+    rows = stored.history[4:]
     assert [r.kind for r in rows] == ["answer"] * n + ["auto"]
     assert rows[-1].event == JOINT_COMPLETE
     assert (rows[-1].from_state, rows[-1].to_state) == ("joint_handling", "handling")
-    assert sum(r.event == JOINT_COMPLETE for r in engine.history(item_id)) == 1
+    assert sum(r.event == JOINT_COMPLETE for r in stored.history) == 1
     sent = {s.actor.id: s.data for s in shots}
     for row in rows[:-1]:
         assert row.input is not None
@@ -483,7 +559,7 @@ def check_joined(
             "verdict": row.input["verdict"],
             "opinion": row.input["opinion"],
         }
-    branches = engine.branches(item_id)
+    branches = stored.branches
     assert len(branches) == n
     assert all(b.status == "answered" for b in branches), branches
     for branch in branches:
@@ -491,20 +567,26 @@ def check_joined(
         assert shot is not None
         assert (branch.verdict, branch.answered_by) == (shot["verdict"], staff(branch.unit).id)
         assert branch.answer == {"opinion": shot["opinion"]}
-    assert engine.verify(item_id) == []
+    assert stored.verify() == []
 
 
 def test_simultaneous_joint_answers_always_join(backend: Backend) -> None:
     """200 rounds: 2..6 co-units answer at once with retries=5; the item always joins."""
     rng = random.Random(f"joint/{backend.name}")
     with racing_engine(backend) as engine, ThreadPoolExecutor(MAX_ACTORS) as pool:
-        for r in range(JOINT_ROUNDS):
+        rounds: list[Round] = []
+        for r, item_id in enumerate(fresh_items(engine, JOINT_ROUNDS)):
             # Every fifth round has exactly two co-units, the classic pair.
             co_units = rng.sample(UNITS, 2 if r % 5 == 0 else rng.randint(2, 6))
-            item_id = open_joint(engine, co_units)
+            open_joint(engine, item_id, co_units)
             shots = answer_shots(rng, co_units)
             outcomes = race(pool, engine, item_id, shots, retries=5)
-            check_joined(engine, item_id, shots, outcomes)
+            _, losers = split(outcomes)
+            assert losers == [], losers
+            rounds.append((item_id, shots, outcomes))
+        stored = read_stored(engine, [item_id for item_id, _, _ in rounds])
+        for found, (_, shots, outcomes) in zip(stored, rounds, strict=True):
+            check_joined(found, shots, outcomes)
 
 
 def test_joint_answers_that_read_the_same_snapshot_still_join(backend: Backend) -> None:
@@ -537,9 +619,9 @@ def test_joint_answers_that_read_the_same_snapshot_still_join(backend: Backend) 
 
     hooks.after = hold
     with racing_engine(backend, hooks) as engine, ThreadPoolExecutor(MAX_ACTORS) as pool:
-        for _ in range(SAME_SNAPSHOT_ROUNDS):
+        for item_id in fresh_items(engine, SAME_SNAPSHOT_ROUNDS):
             co_units = UNITS[:2]
-            item_id = open_joint(engine, co_units)
+            open_joint(engine, item_id, co_units)
             shots = answer_shots(random.Random(item_id), co_units)
             held[:] = [threading.Barrier(2, timeout=BARRIER_TIMEOUT)]
             reads.clear()
@@ -554,7 +636,7 @@ def test_joint_answers_that_read_the_same_snapshot_still_join(backend: Backend) 
                     state.answering = False
 
             outcomes = list(pool.map(answer, shots))
-            check_joined(engine, item_id, shots, outcomes)
+            check_joined(read_stored(engine, [item_id])[0], shots, outcomes)
             # Both first attempts read the branches, then exactly one retry did:
             # the schedule really was the dangerous one, and the conflict was caught.
             assert len(reads) == 3, reads

@@ -62,7 +62,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +76,7 @@ from sqlalchemy import func, insert, select, update
 from tests.backends import Backend
 from tests.conftest import DEFINITIONS, REPO
 from tests.integration.concurrency_worker import ENTERPRISE_ACTOR, START_DATA, make_directory
+from tests.integration.item_copies import clone, rows_of, snapshot
 from workflow.app import Engine, load_definitions
 from workflow.core.clock import ManualClock
 from workflow.definition.loader import Catalog
@@ -163,147 +164,6 @@ def db(backend: Backend) -> Iterator[Db]:
     """The shipped definitions on ``backend``."""
     with open_db(backend) as opened:
         yield opened
-
-
-def _rows(conn: Any, table: Any, *where: Any) -> list[dict[str, Any]]:
-    """The rows of ``table`` that match, in primary key order (the order they were written)."""
-    query = select(table).where(*where).order_by(*table.primary_key.columns)
-    return [dict(row) for row in conn.execute(query).mappings()]
-
-
-def _insert_copies(conn: Any, table: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` (ids left to the database) and return their new ids, in order.
-
-    The test is the only writer, so the new ids are the ``len(rows)`` ids
-    above the highest one before, in the order the rows were given.
-    """
-    if not rows:
-        return []
-    before = conn.execute(select(func.max(table.c.id))).scalar() or 0
-    conn.execute(insert(table), rows)
-    ids = list(
-        conn.execute(
-            select(table.c.id).where(table.c.id > before).order_by(table.c.id).limit(len(rows))
-        ).scalars()
-    )
-    assert len(ids) == len(rows)
-    return ids
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Everything stored for one item (no branches), to copy it with :func:`clone`."""
-
-    item: dict[str, Any]
-    history: list[dict[str, Any]]
-    reviews: list[dict[str, Any]]
-    deadlines: list[tuple[dict[str, Any], list[dict[str, Any]], list[list[dict[str, Any]]]]]
-    """Per deadline: its row, its escalation rows, and each escalation's outbox intents."""
-
-
-def snapshot(db: Db, item_id: int) -> Snapshot:
-    """Read everything stored for ``item_id``: item, history, deadlines and escalations."""
-    t = db.t
-    with db.sa.connect() as conn:
-        assert not _rows(conn, t.branches, t.branches.c.item_id == item_id)
-        (item,) = _rows(conn, t.items, t.items.c.id == item_id)
-        deadlines = []
-        for deadline in _rows(conn, t.deadlines, t.deadlines.c.item_id == item_id):
-            assert deadline["lease_token"] is None
-            escalations = _rows(conn, t.escalations, t.escalations.c.deadline_id == deadline["id"])
-            intents = [
-                _rows(
-                    conn,
-                    t.outbox,
-                    t.outbox.c.item_id == item_id,
-                    t.outbox.c.history_seq == e["seq"],
-                )
-                for e in escalations
-            ]
-            deadlines.append((deadline, escalations, intents))
-        return Snapshot(
-            item=item,
-            history=_rows(conn, t.history, t.history.c.item_id == item_id),
-            reviews=_rows(conn, t.review_entries, t.review_entries.c.item_id == item_id),
-            deadlines=deadlines,
-        )
-
-
-def _clone_key(key: str, old_deadline: int, deadline: int, old_item: int, item: int) -> str:
-    """The idempotency key a copy's intent gets (its own deadline or item in it)."""
-    if key.startswith("escalation:"):
-        return key.replace(f":{old_deadline}:", f":{deadline}:", 1)
-    kind, review, period, owner, rest = key.split(":", 4)
-    assert int(owner) == old_item, key
-    return f"{kind}:{review}:{period}:{item}:{rest}"
-
-
-def _without_id(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k != "id"}
-
-
-def clone(db: Db, snapshots: Sequence[Snapshot], copies: int) -> list[int]:
-    """Store ``copies`` copies of each snapshot, ids remapped; return the new item ids.
-
-    A copy is exactly what the engine would have stored for an item started
-    at the same moment and escalated the same way: the item, its history,
-    its deadlines, and what escalations wrote (escalation rows, outbox
-    intents keyed ``escalation:<deadline>:<level>:<role>``, agenda entries).
-    """
-    t = db.t
-    made: list[int] = []
-    with db.sa.begin() as conn:
-        for snap in snapshots:
-            new_items = _insert_copies(conn, t.items, [_without_id(snap.item)] * copies)
-            made.extend(new_items)
-            conn.execute(
-                insert(t.history),
-                [{**h, "item_id": new} for new in new_items for h in snap.history],
-            )
-            for review in snap.reviews:
-                conn.execute(
-                    insert(t.review_entries),
-                    [{**_without_id(review), "item_id": new} for new in new_items],
-                )
-            for deadline, escalations, intents in snap.deadlines:
-                old = deadline["id"]
-                new_deadlines = _insert_copies(
-                    conn,
-                    t.deadlines,
-                    [{**_without_id(deadline), "item_id": new} for new in new_items],
-                )
-                pairs = list(zip(new_items, new_deadlines, strict=True))
-                for escalation, level_intents in zip(escalations, intents, strict=True):
-                    conn.execute(
-                        insert(t.escalations),
-                        [
-                            {**_without_id(escalation), "deadline_id": d, "item_id": i}
-                            for i, d in pairs
-                        ],
-                    )
-                    for intent in level_intents:
-                        key = str(intent["idempotency_key"])
-                        kind = key.split(":", 1)[0]
-                        # escalation:<deadline>:... and review:<name>:<period>:<item>:...
-                        assert kind in ("escalation", "review"), key
-                        if kind == "escalation":
-                            assert key.startswith(f"escalation:{old}:"), key
-                        conn.execute(
-                            insert(t.outbox),
-                            [
-                                {
-                                    **_without_id(intent),
-                                    "item_id": i,
-                                    "idempotency_key": _clone_key(key, old, d, snap.item["id"], i),
-                                    "payload": {
-                                        **intent["payload"],
-                                        "item": {**intent["payload"]["item"], "id": i},
-                                    },
-                                }
-                                for i, d in pairs
-                            ],
-                        )
-    return made
 
 
 # -- the checks --------------------------------------------------------------------------------
@@ -462,7 +322,7 @@ def test_the_checks_see_a_missed_and_a_doubled_level(db: Db) -> None:
     # A level applied twice: its history row again, the item's version following.
     h, i = db.t.history, db.t.items
     with db.sa.begin() as conn:
-        (last,) = _rows(conn, h, h.c.item_id == items[0], h.c.seq == 5)
+        (last,) = rows_of(conn, h, h.c.item_id == items[0], h.c.seq == 5)
         assert last["event"] == "@escalate:quarterly_dispatch"
         conn.execute(insert(h), {**last, "seq": 6})
         conn.execute(update(i).where(i.c.id == items[0]).values(version=6))
@@ -648,8 +508,8 @@ def test_daemons_killed_and_paused_at_random_escalate_each_level_exactly_once(
     name = db.backend.name
     total = _sized("WORKFLOW_CHAOS_ITEMS", CHAOS_ITEMS[name])
     templates = [db.start_at(moment) for moment in CHAOS_STARTS]
-    snaps = [snapshot(db, template) for template in templates]
-    items = templates + clone(db, snaps, total // len(templates) - 1)
+    snaps = [snapshot(db.sa, db.t, template) for template in templates]
+    items = templates + clone(db.sa, db.t, snaps, total // len(templates) - 1)
     assert _remaining(db) == len(items)
     rng = random.Random(SEED)
     workers = 2 if name == "sqlite" else 3
@@ -792,7 +652,7 @@ def test_a_worker_killed_at_any_point_of_a_pass_loses_and_doubles_nothing(
     db: Db, tmp_path: Path
 ) -> None:
     template = db.start_at(KILL_START)
-    pristine = snapshot(db, template)
+    pristine = snapshot(db.sa, db.t, template)
     done: list[int] = []
     lease = dt.timedelta(seconds=LEASE)
     recovery_gap = lease + dt.timedelta(seconds=POLL)
@@ -806,7 +666,7 @@ def test_a_worker_killed_at_any_point_of_a_pass_loses_and_doubles_nothing(
         def new_round(copies: int = ROUND_ITEMS) -> list[int]:
             nonlocal moment
             moment += dt.timedelta(minutes=1)  # the simulated clock only moves on
-            return clone(db, [pristine], copies)
+            return clone(db.sa, db.t, [pristine], copies)
 
         # A whole pass, counted: where the kill points can be.
         items = [template, *new_round(ROUND_ITEMS - 1)]
@@ -930,7 +790,7 @@ def test_after_downtime_the_catch_up_policy_is_applied_to_every_deadline(
         templates["D"] = db.start_at(DOWNTIME_GROUPS["D"][0])
         group_of = {template: g for g, template in templates.items()}
         for g, template in templates.items():
-            for copy in clone(db, [snapshot(db, template)], per_group - 1):
+            for copy in clone(db.sa, db.t, [snapshot(db.sa, db.t, template)], per_group - 1):
                 group_of[copy] = g
 
         began = time.monotonic()
