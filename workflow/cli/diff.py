@@ -27,19 +27,13 @@ import click
 
 from workflow.cli.db import display_url, open_database
 from workflow.cli.output import CommandLineError, dumps, table
-from workflow.definition.diff import (
-    Change,
-    DefinitionDiff,
-    StateImpact,
-    diff_definitions,
-    state_impact,
-)
 from workflow.definition.loader import Catalog, load_catalog, load_definition
 from workflow.errors import DefinitionError, MigrationRefused
 
 if TYPE_CHECKING:
     from workflow.core.engine import Core
     from workflow.definition.compiled import Definition
+    from workflow.definition.diff import Change, DefinitionDiff, StateImpact
 
 __all__ = ["MigrationImpact", "StateCount", "diff", "migration_impact"]
 
@@ -173,6 +167,8 @@ def migration_impact(
     other_versions: dict[int, int] = {}
     for digest, count in others.items():
         other_versions[versions[digest]] = other_versions.get(versions[digest], 0) + count
+    from workflow.definition.diff import state_impact  # noqa: PLC0415 - keep start-up light
+
     states = tuple(
         StateCount(state_impact(old, new, state), pinned[state], mapping.get(state))
         for state in old.leaves()
@@ -305,6 +301,8 @@ def diff(
     definitions = ctx.obj["definitions"] if ctx.obj else "definitions"
     old = _resolve(old_text, definitions)
     new = _resolve(new_text, definitions)
+    from workflow.definition.diff import diff_definitions  # noqa: PLC0415 - keep start-up light
+
     mapping = _parse_map(maps)
     found = diff_definitions(old, new)
     url = _database_url(ctx, database_url)

@@ -45,7 +45,7 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -59,11 +59,7 @@ from workflow.cli import reports as report_commands
 from workflow.cli import scenarios as scenario_commands
 from workflow.cli import timers as timer_commands
 from workflow.cli.output import CommandLineError
-from workflow.definition.compiled import Definition
-from workflow.definition.graph import ItemPath, render_svg, to_dot, to_mermaid
 from workflow.definition.loader import Catalog, load_catalog, load_definition
-from workflow.definition.reference import reference_text
-from workflow.definition.schema import schema_text
 from workflow.errors import (
     ConcurrentUpdate,
     DefinitionError,
@@ -77,7 +73,10 @@ from workflow.errors import (
     UnknownEvent,
     WorkflowError,
 )
-from workflow.scenarios.loader import check_scenario_files
+
+if TYPE_CHECKING:
+    from workflow.definition.compiled import Definition
+    from workflow.definition.graph import ItemPath
 
 __all__ = [
     "EXIT_CONFLICT",
@@ -260,6 +259,8 @@ def validate(ctx: click.Context, paths: Sequence[str]) -> None:
     any problem is found. Scenario files in the folders' ``_scenarios/`` are
     checked too (their format and the names they use), not run.
     """
+    from workflow.scenarios.loader import check_scenario_files  # noqa: PLC0415 - start-up
+
     targets = [_display(p) for p in (paths or [ctx.obj["definitions"]])]
     catalog, problems = load_catalog(targets)
     scenario_files, scenario_problems = check_scenario_files(targets, catalog)
@@ -304,6 +305,9 @@ def schema(output: str | None, fragment: bool, reference: bool) -> None:
     prints the language reference generated from the same models
     (docs/reference.md).
     """
+    from workflow.definition.reference import reference_text  # noqa: PLC0415 - start-up
+    from workflow.definition.schema import schema_text  # noqa: PLC0415
+
     if fragment and reference:
         raise click.UsageError("give --fragment or --reference, not both")
     text = reference_text() if reference else schema_text(fragment=fragment)
@@ -355,6 +359,8 @@ def graph(
     --item N, the item's own definition version is drawn and the path its
     history took is highlighted, each transition numbered with its history rows.
     """
+    from workflow.definition.graph import render_svg, to_dot, to_mermaid  # noqa: PLC0415
+
     path: ItemPath | None = None
     if item_id is not None:
         definition, path = _item_path(ctx, target, item_id, item_db)
@@ -385,6 +391,8 @@ def _item_path(
         item = engine.get(item_id)
         definition = engine.definition(item)
         rows = engine.history(item_id)
+    from workflow.definition.graph import ItemPath  # noqa: PLC0415 - keep start-up light
+
     named = load_definition(_display(target)).id if os.path.isfile(target) else target
     if named != definition.id:
         raise CommandLineError(

@@ -15,10 +15,6 @@ from collections.abc import Sequence
 
 import click
 
-from workflow.scenarios.coverage import coverage
-from workflow.scenarios.report import as_json, as_text, coverage_text
-from workflow.scenarios.runner import run_scenarios
-
 __all__ = ["test"]
 
 _FAILED = 1
@@ -65,6 +61,11 @@ def test(
     store with a simulated clock; failures print as FILE:LINE:COLUMN with the
     expected and the actual value.
     """
+    # The runner brings the dispatcher and the channels: imported only to run scenarios.
+    from workflow.scenarios.coverage import coverage  # noqa: PLC0415
+    from workflow.scenarios.report import as_json, as_text, coverage_text  # noqa: PLC0415
+    from workflow.scenarios.runner import run_scenarios  # noqa: PLC0415
+
     targets = [_display(p) for p in (paths or [ctx.obj["definitions"]])]
     missing = [p for p in targets if not os.path.exists(p)]
     if missing:
