@@ -164,13 +164,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.backend)
 
 
+def _unavailable_reasons(terminalreporter: Any) -> list[str]:
+    """The reasons of the backends that could not be reached, probed here or in a worker.
+
+    With pytest-xdist the probes run in the worker processes, so the
+    controlling process, which prints the summary, learns of them from the
+    skip reports its workers sent.
+    """
+    reasons = {reason for reason in _probed.values() if reason is not None}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        if isinstance(longrepr, tuple) and len(longrepr) == 3:
+            message = str(longrepr[2]).removeprefix("Skipped: ")
+            if message.startswith("BACKEND UNAVAILABLE: "):
+                reasons.add(message)
+    return sorted(reasons)
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """Print a banner listing the backends that could not be reached."""
-    missing = {name: reason for name, reason in _probed.items() if reason is not None}
+    missing = _unavailable_reasons(terminalreporter)
     if not missing:
         return
     terminalreporter.write_sep("!", "DATABASE BACKENDS UNAVAILABLE", red=True, bold=True)
-    for reason in missing.values():
+    for reason in missing:
         terminalreporter.write_line(reason, red=True, bold=True)
     terminalreporter.write_line(
         "their tests were SKIPPED: this run does not cover them "
