@@ -69,7 +69,10 @@ from workflow.errors import ConcurrentUpdate, EventNotAllowed
 from workflow.store.migrate import upgrade
 from workflow.store.sql import create_database_engine
 
-pytestmark = pytest.mark.slow
+# One worker process runs the concurrency and the chaos tests, one after the other
+# (pytest-xdist, --dist loadgroup): neither loads the database servers while the other
+# runs, as in a run in one process; the other worker runs the rest of the suite.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stress")]
 
 ROUNDS = 1000
 VARIANT_ROUNDS = 100

@@ -85,7 +85,10 @@ from workflow.store.migrate import upgrade
 from workflow.store.schema import Tables
 from workflow.store.sql import create_database_engine
 
-pytestmark = pytest.mark.slow
+# One worker process runs the concurrency and the chaos tests, one after the other
+# (pytest-xdist, --dist loadgroup): neither loads the database servers while the other
+# runs, as in a run in one process; the other worker runs the rest of the suite.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stress")]
 
 WORKFLOW = "enterprise_issue"
 WORKER = "tests.integration.daemon_chaos_worker"
