@@ -293,14 +293,26 @@ class Escalator:
     def _claim(
         self, token: str, now: dt.datetime | None, limit: int
     ) -> tuple[dt.datetime, list[int]]:
-        """Claim up to ``limit`` due deadlines in a short transaction of its own."""
+        """Claim up to ``limit`` due deadlines in a short transaction of its own.
+
+        A claim the database chose as a deadlock's victim (InnoDB's gap locks
+        under concurrent writers; PostgreSQL's serialization failures) took
+        nothing: it is tried again, up to :data:`CLAIM_ATTEMPTS` times in all.
+        """
         t = self.engine.store.tables
-        with self._connection() as connection, connection.begin():
-            moment = now if now is not None else timers.db_now(connection)
-            ids = timers.claim_due(
-                connection, t, now=moment, token=token, lease=self.lease, limit=limit
-            )
-        return moment, ids
+        for attempt in range(1, CLAIM_ATTEMPTS + 1):
+            try:
+                with self._connection() as connection, connection.begin():
+                    moment = now if now is not None else timers.db_now(connection)
+                    ids = timers.claim_due(
+                        connection, t, now=moment, token=token, lease=self.lease, limit=limit
+                    )
+                return moment, ids
+            except DBAPIError as error:
+                if attempt == CLAIM_ATTEMPTS or not _retryable(error):
+                    raise
+                log.info("claim attempt %d was a deadlock's victim, trying again", attempt)
+        raise AssertionError("not reached")  # pragma: no cover - the loop returns or raises
 
     def _handle(self, state: _Pass, deadline_id: int, now: dt.datetime, *, explicit: bool) -> None:
         """Handle one claimed deadline in its own transaction; record what happened."""
@@ -583,6 +595,22 @@ def _provisionally_working(calendar: BusinessCalendar, day: dt.date) -> bool:
 class _Due:
     at: dt.datetime
     provisional: bool
+
+
+CLAIM_ATTEMPTS = 3
+"""How many times a pass tries its claim when the database aborts it as a deadlock."""
+
+_RETRYABLE_MYSQL = frozenset({1205, 1213})  # lock wait timeout, deadlock
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+
+
+def _retryable(error: DBAPIError) -> bool:
+    """Tell whether the database rolled the statement back only to break a lock conflict."""
+    original = error.orig
+    if getattr(original, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        return True
+    arguments: tuple[object, ...] = getattr(original, "args", ())
+    return bool(arguments) and arguments[0] in _RETRYABLE_MYSQL
 
 
 def _first_line(error: BaseException) -> str:
