@@ -83,6 +83,25 @@ def test_a_pool_listener_sees_every_write_again(engine: Engine) -> None:
     assert engine.get(item.id).version == 7
 
 
+def test_a_pool_of_one_is_not_kept_for_writes(tmp_path: Path) -> None:
+    # Kept, the only connection would leave none for reads: each would wait out the pool's timeout.
+    sa = create_database_engine(f"sqlite:///{tmp_path / 'one.db'}", pool_size=1, max_overflow=0)
+    upgrade(sa)
+    engine = Engine.from_engine(
+        sa,
+        definitions=catalog_from_yaml(tmp_path, DEFINITION),
+        directory=StaticDirectory(groups={"coordinating_office": [OFFICE.id]}),
+        clock=ManualClock(),
+    )
+    try:
+        item = engine.start("moves", OFFICE, {"title": "Venue"})
+        _ping_pong(engine, item.id, 2)
+        assert engine.store._writer is None
+        assert sa.pool.checkedout() == 0
+    finally:
+        engine.dispose()
+
+
 def test_dispose_gives_the_connection_back(engine: Engine) -> None:
     item = engine.start("moves", OFFICE, {"title": "Venue"})
     _ping_pong(engine, item.id, 2)
