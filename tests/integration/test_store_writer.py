@@ -29,17 +29,22 @@ from workflow.store.sql import create_database_engine
 OFFICE = ACTORS["office"]
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    """An engine on a fresh SQLite file, with the two-state definition of test_store_moves."""
-    sa = create_database_engine(f"sqlite:///{tmp_path / 'writer.db'}")
+def _engine(folder: Path, **pool: Any) -> Engine:
+    """An engine on a fresh SQLite file, with the definition of test_store_moves."""
+    sa = create_database_engine(f"sqlite:///{folder / 'writer.db'}", **pool)
     upgrade(sa)
-    built = Engine.from_engine(
+    return Engine.from_engine(
         sa,
-        definitions=catalog_from_yaml(tmp_path, DEFINITION),
+        definitions=catalog_from_yaml(folder, DEFINITION),
         directory=StaticDirectory(groups={"coordinating_office": [OFFICE.id]}),
         clock=ManualClock(),
     )
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """An engine with the default pool (room for the kept connection)."""
+    built = _engine(tmp_path)
     try:
         yield built
     finally:
@@ -85,19 +90,13 @@ def test_a_pool_listener_sees_every_write_again(engine: Engine) -> None:
 
 def test_a_pool_of_one_is_not_kept_for_writes(tmp_path: Path) -> None:
     # Kept, the only connection would leave none for reads: each would wait out the pool's timeout.
-    sa = create_database_engine(f"sqlite:///{tmp_path / 'one.db'}", pool_size=1, max_overflow=0)
-    upgrade(sa)
-    engine = Engine.from_engine(
-        sa,
-        definitions=catalog_from_yaml(tmp_path, DEFINITION),
-        directory=StaticDirectory(groups={"coordinating_office": [OFFICE.id]}),
-        clock=ManualClock(),
-    )
+    engine = _engine(tmp_path, pool_size=1, max_overflow=0)
     try:
         item = engine.start("moves", OFFICE, {"title": "Venue"})
         _ping_pong(engine, item.id, 2)
         assert engine.store._writer is None
-        assert sa.pool.checkedout() == 0
+        assert engine.store.engine is not None
+        assert engine.store.engine.pool.checkedout() == 0
     finally:
         engine.dispose()
 

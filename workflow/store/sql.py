@@ -257,7 +257,6 @@ class _Statements:
         self.insert_item: Insert = insert(items)
         self._updates: dict[tuple[str, ...], Update] = {}
         self._moves: dict[tuple[str, ...], Insert] = {}
-        self.update_item: Update = self.update_item_for(_ITEM_WRITES)
         self.insert_history: Insert = insert(history)
         self.load_history: Select[Any] = (
             select(history).where(history.c.item_id == bindparam("w_id")).order_by(history.c.seq)
@@ -659,7 +658,7 @@ def _item(row: Row[Any]) -> ItemSnapshot:
 
 
 def _item_values(
-    item: ItemSnapshot, expected_version: int, columns: tuple[str, ...] = _ITEM_WRITES
+    item: ItemSnapshot, expected_version: int, columns: tuple[str, ...]
 ) -> dict[str, Any]:
     """Return the parameters of the compare-and-swap of ``item`` setting ``columns``."""
     values: dict[str, Any] = {"w_id": item.id, "w_expected": expected_version}
